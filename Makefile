@@ -1,0 +1,72 @@
+# Set-up is part of every target: a fresh clone needs only `make demo` or `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+# The CPU wheel of torch 2.13.0 lies on this machine's disk; an unpinned torch would pull a
+# multi-GB CUDA build. Override on a GPU box, e.g. make test TORCH_SPEC="torch==2.13.0".
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+CONFIG ?= configs/train.yaml
+ARGS ?=
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-unit lint format train hpo resume evaluate clean-artifacts \
+        list-studies docker-build docker-run bench
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the package (once)
+
+demo: $(STAMP) ## the main job on the embedded defaults (MiniLM + synthetic data)
+	$(BIN)/python -m dataaug_multi_both.cli.train --config configs/demo.yaml
+
+test: $(STAMP) ## the whole test suite (unit + integration)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP) ## unit tests only
+	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff, black --check, mypy
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/black --check -q src tests benchmarks
+	$(BIN)/mypy src
+
+format: $(STAMP) ## ruff --fix and black
+	$(BIN)/ruff check --fix -q src tests benchmarks
+	$(BIN)/black -q src tests benchmarks
+
+train: $(STAMP) ## train with CONFIG=... ARGS="--model tiny-bert --dataset synthetic"
+	$(BIN)/python -m dataaug_multi_both.cli.train --config $(CONFIG) $(ARGS)
+
+resume: $(STAMP) ## resume a run: CHECKPOINT_PATH=experiments/trial_X/checkpoints/epoch_003.pt
+	@test -n "$(CHECKPOINT_PATH)" || (echo "usage: make resume CHECKPOINT_PATH=..." && exit 2)
+	$(BIN)/python -m dataaug_multi_both.cli.train --config $(CONFIG) --resume-from $(CHECKPOINT_PATH) $(ARGS)
+
+hpo: $(STAMP) ## hyperparameter study (not available yet: see the HPO issue)
+	@echo "make hpo: the hpo command is not implemented yet" && exit 2
+
+evaluate: $(STAMP) ## evaluate a study's best trial: STUDY_DIR=... (not available yet)
+	@echo "make evaluate: the evaluate_study command is not implemented yet" && exit 2
+
+clean-artifacts: $(STAMP) ## remove orphaned artifacts (not available yet)
+	@echo "make clean-artifacts: the cleanup command is not implemented yet" && exit 2
+
+list-studies: $(STAMP) ## list studies (not available yet)
+	@echo "make list-studies: the list_studies command is not implemented yet" && exit 2
+
+bench: $(STAMP) ## benchmarks (not available yet)
+	@echo "make bench: benchmarks are not written yet" && exit 2
+
+docker-build: ## build the image (needs a Docker engine)
+	docker build -f docker/Dockerfile -t dataaug-multi-both .
+
+docker-run: ## run the demo in the image
+	docker run --rm -v $(PWD)/experiments:/app/experiments dataaug-multi-both

@@ -1,0 +1,1 @@
+"""Command-line entry points: `python -m dataaug_multi_both.cli.<command>`."""

@@ -1,0 +1,75 @@
+"""`python -m dataaug_multi_both.cli.train`: one training run of the dual-head model.
+
+Exit codes: 0 success, 1 training error, 2 configuration error, 3 data/model loading
+error, 4 storage error, 5 tracking error.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dataaug_multi_both.cli._common import run_command, split_overrides
+from dataaug_multi_both.config.compose import load_train_config
+from dataaug_multi_both.errors import ConfigError
+from dataaug_multi_both.training.metrics import resolve_metric_name, short_metric_title
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m dataaug_multi_both.cli.train",
+        description="Fine-tune a transformer encoder with a criteria matcher and an evidence binder head.",
+        epilog="Trailing KEY=VALUE arguments are Hydra overrides, e.g. trainer.batch_size=8. "
+        "Set DATAAUG_DEBUG=1 to see tracebacks of expected errors.",
+    )
+    parser.add_argument("--config", help="YAML config (default configs/train.yaml, else the bundled copy)")
+    parser.add_argument("--model", help="model alias, Hugging Face id or local directory (model.model_id)")
+    parser.add_argument("--dataset", help="'synthetic', a local directory, or a Hugging Face dataset id")
+    parser.add_argument("--optimization-metric", help="e.g. val_f1 or val/criteria_matcher/f1")
+    parser.add_argument("--max-epochs", type=int, help="number of epochs (default 10, from the config)")
+    parser.add_argument("--checkpoint-dir", help="where checkpoints go (default {trial_dir}/checkpoints)")
+    parser.add_argument("--resume-from", help="checkpoint file to resume from")
+    parser.add_argument("--seed", type=int, help="seed for every seed not set in the config (default 42)")
+    parser.add_argument("--dry-run", action="store_true", help="skip checkpointing, only log metrics")
+    parser.add_argument("overrides", nargs="*", help="Hydra-style overrides KEY=VALUE")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from rich.console import Console
+
+    from dataaug_multi_both.training.recipe import RunOptions, run_training
+
+    metric = resolve_metric_name(args.optimization_metric) if args.optimization_metric else None
+    config = load_train_config(
+        args.config,
+        split_overrides(args.overrides),
+        {
+            "model.model_id": args.model,
+            "dataset.dataset_id": args.dataset,
+            "trainer.optimization_metric": metric,
+            "trainer.max_epochs": args.max_epochs,
+        },
+        seed=args.seed,
+    )
+    resume_from = Path(args.resume_from) if args.resume_from else None
+    if resume_from is not None and not resume_from.is_file():
+        raise ConfigError(f"--resume-from: no such checkpoint file: {args.resume_from}")
+    console = Console(highlight=False)
+    options = RunOptions(
+        dry_run=args.dry_run,
+        checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else None,
+        resume_from=resume_from,
+        console=console,
+    )
+    result = run_training(config, options)
+    console.print(
+        f"best {short_metric_title(result.metric_name)} {result.best_value:.4f} at epoch "
+        f"{result.best_epoch}; outputs in {result.trial_dir}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    run_command(main)

@@ -1,0 +1,1 @@
+"""Configuration: schema + validation, Hydra composition, bundled YAML."""

@@ -1,0 +1,381 @@
+"""The training configuration schema: typed, frozen dataclasses and their validation.
+
+`TrainConfig.from_dict` is the only way in: it rejects unknown keys, wrong types and
+out-of-range values with a `ConfigError` naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from dataaug_multi_both.errors import ConfigError
+
+PRECISIONS = ("bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class TaskWeights:
+    criteria_matcher: float = 1.0
+    evidence_binder: float = 1.0
+
+    def validate(self, prefix: str) -> None:
+        for name in ("criteria_matcher", "evidence_binder"):
+            _require(getattr(self, name) >= 0, f"{prefix}.{name}", getattr(self, name), ">= 0")
+        _require(
+            self.criteria_matcher + self.evidence_binder > 0,
+            f"{prefix}",
+            dataclasses.asdict(self),
+            "at least one weight > 0",
+        )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    model_id: str = "minilm"
+    revision: str = "main"
+    num_criteria_classes: int = 9
+    task_weights: TaskWeights = field(default_factory=TaskWeights)
+    dropout: float = 0.1
+
+    def validate(self, prefix: str) -> None:
+        _require(bool(self.model_id.strip()), f"{prefix}.model_id", self.model_id, "a non-empty id")
+        _require(
+            1 <= self.num_criteria_classes <= 9,
+            f"{prefix}.num_criteria_classes",
+            self.num_criteria_classes,
+            "1..9 (the DSM-5 criteria, in their fixed order)",
+        )
+        _require(0.0 <= self.dropout < 1.0, f"{prefix}.dropout", self.dropout, "0 <= dropout < 1")
+
+
+@dataclass(frozen=True)
+class SplitNames:
+    train: str = "train"
+    validation: str = "validation"
+    test: str = "test"
+
+    def validate(self, prefix: str) -> None:
+        names = [self.train, self.validation, self.test]
+        _require(len(set(names)) == 3, prefix, names, "three distinct split names")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    dataset_id: str = "irlab-udc/redsm5"
+    revision: str = "main"
+    splits: SplitNames = field(default_factory=SplitNames)
+    split_ratios: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
+    max_length: int = 256
+    doc_stride: int = 64
+    alignment_threshold: float = 0.75
+    synthetic_num_posts: int = 300
+    cache_dir: str | None = None
+
+    def validate(self, prefix: str) -> None:
+        _require(bool(self.dataset_id.strip()), f"{prefix}.dataset_id", self.dataset_id, "non-empty")
+        ratios = self.split_ratios
+        _require(
+            len(ratios) == 3 and all(r > 0 for r in ratios) and abs(sum(ratios) - 1.0) < 1e-6,
+            f"{prefix}.split_ratios",
+            ratios,
+            "three positive fractions (train, validation, test) summing to 1",
+        )
+        _require(
+            64 <= self.max_length <= 8192, f"{prefix}.max_length", self.max_length, "64..8192"
+        )
+        _require(
+            0 <= self.doc_stride <= self.max_length // 2,
+            f"{prefix}.doc_stride",
+            self.doc_stride,
+            f"0..{self.max_length // 2} (at most half of max_length)",
+        )
+        _require(
+            0.0 < self.alignment_threshold <= 1.0,
+            f"{prefix}.alignment_threshold",
+            self.alignment_threshold,
+            "0 < threshold <= 1",
+        )
+        _require(
+            10 <= self.synthetic_num_posts <= 100_000,
+            f"{prefix}.synthetic_num_posts",
+            self.synthetic_num_posts,
+            "10..100000",
+        )
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    max_epochs: int = 10
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    learning_rate: float = 3e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    optimization_metric: str = "val/criteria_matcher/f1"
+    gradient_accumulation_steps: int = 1
+    mixed_precision: bool = True
+    precision: str = "bf16"
+    decision_threshold: float = 0.5
+    max_answer_tokens: int = 96
+    device: str = "auto"
+    num_threads: int | None = None
+
+    def validate(self, prefix: str) -> None:
+        from dataaug_multi_both.training.metrics import resolve_metric_name
+
+        _require(1 <= self.max_epochs <= 10_000, f"{prefix}.max_epochs", self.max_epochs, "1..10000")
+        _require(1 <= self.batch_size <= 4096, f"{prefix}.batch_size", self.batch_size, "1..4096")
+        _require(
+            1 <= self.eval_batch_size <= 4096,
+            f"{prefix}.eval_batch_size",
+            self.eval_batch_size,
+            "1..4096",
+        )
+        _require(
+            0.0 < self.learning_rate <= 1e6,
+            f"{prefix}.learning_rate",
+            self.learning_rate,
+            "0 < lr <= 1e6",
+        )
+        _require(
+            0.0 <= self.weight_decay < 1.0, f"{prefix}.weight_decay", self.weight_decay, "0..1"
+        )
+        _require(
+            0.0 <= self.warmup_ratio < 1.0, f"{prefix}.warmup_ratio", self.warmup_ratio, "0 <= r < 1"
+        )
+        _require(
+            self.max_grad_norm >= 0, f"{prefix}.max_grad_norm", self.max_grad_norm, ">= 0 (0 = off)"
+        )
+        _require(
+            1 <= self.gradient_accumulation_steps <= 1024,
+            f"{prefix}.gradient_accumulation_steps",
+            self.gradient_accumulation_steps,
+            "1..1024",
+        )
+        _require(self.precision in PRECISIONS, f"{prefix}.precision", self.precision, PRECISIONS)
+        _require(
+            0.0 < self.decision_threshold < 1.0,
+            f"{prefix}.decision_threshold",
+            self.decision_threshold,
+            "0 < t < 1",
+        )
+        _require(
+            1 <= self.max_answer_tokens <= 4096,
+            f"{prefix}.max_answer_tokens",
+            self.max_answer_tokens,
+            "1..4096",
+        )
+        _require(
+            self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
+            f"{prefix}.device",
+            self.device,
+            "auto, cpu, cuda or cuda:N",
+        )
+        _require(
+            self.num_threads is None or self.num_threads >= 1,
+            f"{prefix}.num_threads",
+            self.num_threads,
+            "null or >= 1",
+        )
+        resolve_metric_name(self.optimization_metric)  # raises ConfigError listing valid names
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    keep_last_n: int = 1
+    keep_best_k: int = 1
+    keep_best_k_max: int = 2
+    max_total_size_gb: float = 10.0
+    min_interval_epochs: int = 1
+    disk_space_threshold_percent: float = 10.0
+
+    def validate(self, prefix: str) -> None:
+        _require(self.keep_last_n >= 1, f"{prefix}.keep_last_n", self.keep_last_n, ">= 1")
+        _require(self.keep_best_k >= 0, f"{prefix}.keep_best_k", self.keep_best_k, ">= 0")
+        _require(
+            self.keep_best_k <= self.keep_best_k_max,
+            f"{prefix}.keep_best_k",
+            self.keep_best_k,
+            f"<= retention.keep_best_k_max ({self.keep_best_k_max})",
+        )
+        _require(
+            self.max_total_size_gb > 0,
+            f"{prefix}.max_total_size_gb",
+            self.max_total_size_gb,
+            "> 0",
+        )
+        _require(
+            self.min_interval_epochs >= 1,
+            f"{prefix}.min_interval_epochs",
+            self.min_interval_epochs,
+            ">= 1",
+        )
+        _require(
+            0.0 <= self.disk_space_threshold_percent < 100.0,
+            f"{prefix}.disk_space_threshold_percent",
+            self.disk_space_threshold_percent,
+            "0 <= percent < 100",
+        )
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    mlflow_tracking_uri: str = ""
+    vault_addr: str = ""
+    vault_token_path: str = ""
+    experiment_name: str = "dataaug-multi-both"
+
+    def validate(self, prefix: str) -> None:
+        uri = self.mlflow_tracking_uri
+        _require(
+            uri == "" or uri.startswith(("http://", "https://", "sqlite:///", "file:")),
+            f"{prefix}.mlflow_tracking_uri",
+            uri,
+            "empty (local store), http(s)://host:port, sqlite:///path or file:path",
+        )
+        _require(
+            bool(self.experiment_name.strip()),
+            f"{prefix}.experiment_name",
+            self.experiment_name,
+            "non-empty",
+        )
+
+
+@dataclass(frozen=True)
+class SeedsConfig:
+    python: int | None = None
+    numpy: int | None = None
+    torch: int | None = None
+    torch_cuda: int | None = None
+
+    def validate(self, prefix: str) -> None:
+        for name in ("python", "numpy", "torch", "torch_cuda"):
+            value = getattr(self, name)
+            _require(
+                value is None or 0 <= value < 2**32,
+                f"{prefix}.{name}",
+                value,
+                "null or 0..2**32-1",
+            )
+
+    def filled(self, seed: int) -> SeedsConfig:
+        """Every seed left null takes `seed`."""
+        return SeedsConfig(
+            **{
+                name: seed if getattr(self, name) is None else getattr(self, name)
+                for name in ("python", "numpy", "torch", "torch_cuda")
+            }
+        )
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    experiments_dir: str = "experiments"
+    trial_id: str | None = None
+
+    def validate(self, prefix: str) -> None:
+        tid = self.trial_id
+        _require(
+            tid is None or (tid.replace("-", "").replace("_", "").isalnum() and len(tid) <= 80),
+            f"{prefix}.trial_id",
+            tid,
+            "null or letters, digits, '-' and '_' (at most 80)",
+        )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    seeds: SeedsConfig = field(default_factory=SeedsConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        config = _build(cls, data, prefix="")
+        for section in dataclasses.fields(cls):
+            _validate_tree(getattr(config, section.name), section.name)
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _validate_tree(node: Any, prefix: str) -> None:
+    for f in dataclasses.fields(node):
+        child = getattr(node, f.name)
+        if dataclasses.is_dataclass(child):
+            _validate_tree(child, f"{prefix}.{f.name}")
+    node.validate(prefix)
+
+
+def _require(ok: bool, key: str, value: Any, allowed: Any) -> None:
+    if not ok:
+        raise ConfigError(f"invalid value for {key}: {value!r} (allowed: {_allowed_text(allowed)})")
+
+
+def _allowed_text(allowed: Any) -> str:
+    if isinstance(allowed, tuple | list):
+        return ", ".join(str(a) for a in allowed)
+    return str(allowed)
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    """Build dataclass `cls` from a mapping, checking key names and value types."""
+    where = prefix or "the configuration"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}: {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        names = ", ".join(f"{prefix}.{k}".lstrip(".") for k in unknown)
+        raise ConfigError(f"unknown configuration key(s): {names} (known under {where}: {', '.join(sorted(known))})")
+    values = {}
+    for name, raw in data.items():
+        key = f"{prefix}.{name}".lstrip(".")
+        values[name] = _coerce(hints[name], raw, key)
+    return cls(**values)
+
+
+def _coerce(hint: Any, raw: Any, key: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, raw, key)
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if raw is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(inner, raw, key)
+    if origin is list:
+        if not isinstance(raw, list | tuple):
+            raise ConfigError(f"invalid value for {key}: {raw!r} (allowed: a list)")
+        return [_coerce(args[0], item, key) for item in raw]
+    if hint is bool:
+        if isinstance(raw, bool):
+            return raw
+    elif hint is int:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+    elif hint is float:
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            return float(raw)
+    elif hint is str:
+        if isinstance(raw, str):
+            return raw
+    raise ConfigError(f"invalid value for {key}: {raw!r} (allowed: {_type_name(hint)})")
+
+
+def _type_name(hint: Any) -> str:
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
+        hint, str(hint)
+    )

@@ -1,0 +1,120 @@
+"""Where ReDSM5-format tables come from: the Hugging Face Hub, a local directory, or the
+synthetic generator. One entry point, `load_tables`; every failure is a `DataLoadError`."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pandas as pd
+
+from dataaug_multi_both.data.tables import RedSM5Tables, normalise_tables
+from dataaug_multi_both.errors import DataLoadError
+
+SYNTHETIC = "synthetic"
+TABLE_STEMS = {"posts": "redsm5_posts", "annotations": "redsm5_annotations"}
+TABLE_SUFFIXES = (".csv", ".parquet", ".jsonl")
+_ALTERNATIVES = (
+    "use --dataset synthetic (the generated ReDSM5-format data) or --dataset DIR "
+    "(a directory with redsm5_posts.csv and redsm5_annotations.csv)"
+)
+
+
+def load_tables(dataset_id: str, revision: str, synthetic_num_posts: int, seed: int) -> RedSM5Tables:
+    """Load and validate the posts and annotations named by `dataset_id`."""
+    if dataset_id == SYNTHETIC:
+        from dataaug_multi_both.data.synthetic import generate_tables
+
+        posts, annotations = generate_tables(num_posts=synthetic_num_posts, seed=seed)
+        return normalise_tables(posts, annotations, f"synthetic(seed={seed}, posts={synthetic_num_posts})")
+    path = Path(dataset_id).expanduser()
+    if path.is_dir():
+        return _load_local(path)
+    if _looks_like_path(dataset_id):
+        raise DataLoadError(f"dataset directory not found: {dataset_id}; {_ALTERNATIVES}")
+    return _load_hub(dataset_id, revision)
+
+
+def _looks_like_path(dataset_id: str) -> bool:
+    return dataset_id.startswith(("/", "./", "../", "~")) or dataset_id.count("/") > 1
+
+
+def _load_local(directory: Path) -> RedSM5Tables:
+    frames = {name: _read_table(_find_table(directory, stem)) for name, stem in TABLE_STEMS.items()}
+    return normalise_tables(frames["posts"], frames["annotations"], str(directory))
+
+
+def _find_table(directory: Path, stem: str) -> Path:
+    for suffix in TABLE_SUFFIXES:
+        candidate = directory / f"{stem}{suffix}"
+        if candidate.is_file():
+            return candidate
+    wanted = " or ".join(f"{stem}{s}" for s in TABLE_SUFFIXES)
+    raise DataLoadError(f"{directory} has no {wanted}")
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        raw = path.read_bytes()
+        if not raw.strip():
+            raise DataLoadError(f"{path} is empty")
+        _require_utf8(raw, path)
+        if path.suffix == ".jsonl":
+            return pd.read_json(path, lines=True, dtype=False)
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except DataLoadError:
+        raise
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise DataLoadError(f"cannot read {path}: {str(exc).splitlines()[0]}") from exc
+
+
+def _require_utf8(raw: bytes, path: Path) -> None:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataLoadError(
+            f"{path} is not valid UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start} (line {line})"
+        ) from exc
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face Hub endpoint accepts a TCP connection (and offline mode is off)."""
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return False
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    parsed = urlparse(endpoint)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _load_hub(dataset_id: str, revision: str) -> RedSM5Tables:
+    if not hub_reachable():
+        raise DataLoadError(
+            f"cannot reach the Hugging Face Hub to load dataset '{dataset_id}' "
+            f"(revision {revision}): no network or HF_HUB_OFFLINE is set; {_ALTERNATIVES}"
+        )
+    import datasets
+
+    frames = {}
+    for name, stem in TABLE_STEMS.items():
+        try:
+            loaded = datasets.load_dataset(
+                dataset_id, revision=revision, data_files=f"{stem}.csv", split="train"
+            )
+        except Exception as exc:  # the hub raises many unrelated types; all mean "not loadable"
+            raise DataLoadError(
+                f"cannot load {stem}.csv of dataset '{dataset_id}' (revision {revision}) "
+                f"from the Hub: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; "
+                f"{_ALTERNATIVES}"
+            ) from exc
+        frames[name] = loaded.to_pandas()
+    return normalise_tables(frames["posts"], frames["annotations"], f"{dataset_id}@{revision}")

@@ -1,0 +1,292 @@
+"""Sentence templates of the synthetic ReDSM5-format generator.
+
+`{slot}` placeholders are filled from `SLOTS`. Positive templates state a symptom in the
+first person; hard negatives touch the same topic without being the symptom (status 0 in
+the annotations); neutral sentences carry no symptom at all.
+"""
+
+from __future__ import annotations
+
+SLOTS: dict[str, tuple[str, ...]] = {
+    "when": (
+        "for weeks now",
+        "for the past two months",
+        "since the breakup",
+        "ever since I lost my job",
+        "lately",
+        "since March",
+        "for most of this year",
+        "since I moved out",
+        "for as long as I can remember",
+        "these past few weeks",
+        "since my dad passed",
+        "since the semester started",
+    ),
+    "activity": (
+        "gaming",
+        "playing guitar",
+        "drawing",
+        "going to the gym",
+        "reading",
+        "hanging out with friends",
+        "cooking",
+        "hiking",
+        "watching anime",
+        "photography",
+        "running",
+        "writing music",
+    ),
+    "person": (
+        "my mom",
+        "my girlfriend",
+        "my boyfriend",
+        "my roommate",
+        "my best friend",
+        "my therapist",
+        "my sister",
+        "my coworkers",
+        "my wife",
+        "my husband",
+    ),
+    "hours": ("two", "three", "four", "twelve", "fourteen"),
+    "time": ("3am", "4am", "5 in the morning", "2am", "sunrise"),
+    "kilos": ("5", "8", "10", "15", "20"),
+    "task": (
+        "showering",
+        "doing the dishes",
+        "answering an email",
+        "getting out of bed",
+        "making a sandwich",
+        "brushing my teeth",
+        "taking out the trash",
+    ),
+    "feel": ("empty", "numb", "hopeless", "sad", "heavy", "miserable", "hollow", "down"),
+}
+
+POSITIVE: dict[str, tuple[str, ...]] = {
+    "DEPRESSED_MOOD": (
+        "I feel {feel} pretty much all day, every day {when}.",
+        "Everything feels grey and I can't remember the last time I felt okay.",
+        "I cry almost every night and I don't even know why anymore.",
+        "There's this constant heavy sadness that never really lifts.",
+        "I've been so {feel} {when} that it scares me.",
+        "Most days I just feel hopeless about everything.",
+        "I wake up already feeling {feel} and it lasts until I fall asleep.",
+        "Nothing is wrong on paper but I feel {feel} all the time.",
+        "I keep tearing up at random moments, at work, in the car, everywhere.",
+        "It's like a dark cloud has been sitting on me {when}.",
+        "I honestly can't shake this feeling of despair.",
+        "My mood has been at rock bottom {when}.",
+    ),
+    "ANHEDONIA": (
+        "I used to love {activity} but now I don't care about it at all.",
+        "Nothing is fun anymore, not even {activity}.",
+        "I stopped {activity} because it just feels pointless now.",
+        "I don't enjoy anything, I just go through the motions.",
+        "Even when {person} tries to cheer me up I feel nothing.",
+        "Things that used to make me happy don't do anything for me {when}.",
+        "I lost all interest in {activity} and in seeing people.",
+        "I haven't touched my {activity} stuff {when}, I just don't want to.",
+        "Music, games, food, none of it gives me any pleasure.",
+        "I can't remember the last time I actually looked forward to something.",
+        "My hobbies feel like chores now.",
+    ),
+    "APPETITE_CHANGE": (
+        "I've lost like {kilos} kilos {when} because I barely eat.",
+        "I forget to eat for whole days and I'm never hungry.",
+        "I've been stress eating constantly and gained {kilos} kilos.",
+        "Food tastes like cardboard so I mostly skip meals.",
+        "I eat one small thing a day if I'm lucky.",
+        "I keep binge eating junk food at night even when I'm not hungry.",
+        "My appetite is completely gone {when}.",
+        "{person} noticed I've gotten really thin because I stopped eating.",
+        "I can't stop eating, it's the only thing that numbs it a bit.",
+        "I have to force myself to eat anything at all.",
+    ),
+    "SLEEP_ISSUES": (
+        "I can't fall asleep until {time} most nights.",
+        "I've been sleeping {hours} hours a night at most {when}.",
+        "I wake up at {time} and just lie there staring at the ceiling.",
+        "I sleep {hours} hours a day and still want to stay in bed.",
+        "My sleep is completely messed up, I'm awake all night.",
+        "Insomnia has been destroying me {when}.",
+        "I keep waking up every hour and can't get back to sleep.",
+        "On weekends I sleep until the afternoon and nap again in the evening.",
+        "I lie awake every night with my thoughts racing.",
+        "I haven't had a full night of sleep {when}.",
+    ),
+    "PSYCHOMOTOR": (
+        "I feel like I'm moving in slow motion all day.",
+        "{person} says I talk really slowly now and take forever to answer.",
+        "I can't sit still, I keep pacing around my room.",
+        "My body feels so slow and heavy, even walking takes effort.",
+        "I'm constantly fidgeting and restless, I can't keep my legs still.",
+        "People at work noticed I've been moving and speaking sluggishly.",
+        "I get this agitation where I have to keep moving or I'll explode.",
+        "Everything I do is slowed down, like I'm underwater.",
+        "I keep wringing my hands and tapping, I can't calm my body down.",
+    ),
+    "FATIGUE": (
+        "I'm exhausted all the time even after sleeping.",
+        "Something as simple as {task} completely wipes me out.",
+        "I have zero energy {when}.",
+        "I feel drained the moment I wake up.",
+        "I'm so tired that I haven't been able to do basic stuff like {task}.",
+        "My body feels like it's made of lead and I have no energy for anything.",
+        "By noon I'm already completely worn out.",
+        "Even {task} feels like running a marathon.",
+        "I'm constantly fatigued and it's not getting better.",
+        "I just don't have the energy to do anything anymore.",
+    ),
+    "WORTHLESSNESS": (
+        "I feel completely worthless.",
+        "I'm a burden to {person} and everyone around me.",
+        "I hate myself and everything I do.",
+        "Everything bad that happens is my fault.",
+        "I feel so guilty all the time, like I ruin everything.",
+        "I'm useless and I'll never be good enough.",
+        "I keep thinking that {person} would be better off without me around.",
+        "I'm such a failure compared to everyone my age.",
+        "I can't stop blaming myself for things that happened years ago.",
+        "I feel like a waste of space.",
+        "Honestly I don't deserve anything good in my life.",
+    ),
+    "COGNITIVE_ISSUES": (
+        "I can't concentrate on anything, I read the same page over and over.",
+        "My mind is so foggy that I forget what I was doing mid sentence.",
+        "I can't make even small decisions like what to eat.",
+        "My grades are tanking because I just can't focus {when}.",
+        "At work I keep zoning out and making stupid mistakes.",
+        "I can't think straight anymore, it's like my brain is full of fog.",
+        "Choosing what to wear takes me forever because I can't decide.",
+        "I lose track of conversations because I can't keep focus.",
+        "My memory and concentration are shot {when}.",
+    ),
+    "SUICIDAL_THOUGHTS": (
+        "I keep thinking about ending it all.",
+        "Sometimes I wish I just wouldn't wake up tomorrow.",
+        "I've been thinking about killing myself {when}.",
+        "I've looked up ways to die more than once.",
+        "I think about death constantly, it feels like the only way out.",
+        "I don't want to be alive anymore.",
+        "Last week I wrote a note and thought about how I would do it.",
+        "I keep imagining what it would be like if I was just gone.",
+        "I made an attempt last year and the thoughts are back.",
+        "Part of me wants to die and it's getting louder.",
+    ),
+}
+
+HARD_NEGATIVE: dict[str, tuple[str, ...]] = {
+    "DEPRESSED_MOOD": (
+        "I was sad when my cat died but I got through it.",
+        "The movie we watched was really sad but good.",
+        "My friend has been feeling down and I'm trying to support her.",
+    ),
+    "ANHEDONIA": (
+        "I quit {activity} because I found something I like more.",
+        "I'm not really into parties, never have been.",
+        "I got bored of {activity} after a few months, which is normal for me.",
+    ),
+    "APPETITE_CHANGE": (
+        "I started a diet last month to eat healthier.",
+        "We had a huge dinner for my sister's birthday.",
+        "I skipped lunch today because the meeting ran long.",
+    ),
+    "SLEEP_ISSUES": (
+        "I slept really well last night for once after the hike.",
+        "My neighbour's dog woke me up once this morning.",
+        "I stayed up late yesterday to finish a movie.",
+        "I usually go to bed around 11 and wake up at 7.",
+    ),
+    "PSYCHOMOTOR": (
+        "I walked slowly because my ankle was sprained.",
+        "I was restless before my exam, like everyone.",
+    ),
+    "FATIGUE": (
+        "I was tired after the long shift, but a nap helped.",
+        "The gym wiped me out yesterday, in a good way.",
+        "I'm a bit tired from traveling this weekend.",
+    ),
+    "WORTHLESSNESS": (
+        "I felt bad for forgetting {person}'s birthday so I apologised.",
+        "I made a mistake at work and fixed it the next day.",
+    ),
+    "COGNITIVE_ISSUES": (
+        "I couldn't decide between two job offers, which is a good problem to have.",
+        "The lecture was confusing so I asked the professor afterwards.",
+    ),
+    "SUICIDAL_THOUGHTS": (
+        "My grandmother died last year and I still miss her.",
+        "We read a book about death in my literature class.",
+        "I watched a documentary about suicide prevention.",
+    ),
+}
+
+NEUTRAL: tuple[str, ...] = (
+    "I'm 24 and I work in retail.",
+    "I live with {person} in a small apartment.",
+    "I started a new job in October.",
+    "We have a dog named Max.",
+    "I'm in my second year of college studying biology.",
+    "My parents live a few hours away.",
+    "I've been seeing a therapist every other week.",
+    "I play in a rec soccer league on Sundays.",
+    "The weather here has been rainy for days.",
+    "I don't really know where else to post this.",
+    "My family doesn't really talk about feelings.",
+    "I moved to a new city last year for work.",
+    "I have a younger brother who is still in high school.",
+    "I tried meditation apps a while ago.",
+    "My doctor wants me to try a new medication.",
+    "I've been journaling a bit like my counselor suggested.",
+    "My shifts change every week.",
+    "I'm saving up for a car.",
+    "I went to the store earlier to get groceries.",
+    "My roommate is usually out on weekends.",
+    "I have an appointment next Tuesday.",
+    "We went to the beach once this summer.",
+    "I work from home most days.",
+    "I used to live near the ocean.",
+    "My friends mostly talk in a group chat.",
+    "I have exams coming up in December.",
+    "I'm not sure if this is the right subreddit.",
+    "I grew up in a small town.",
+    "My car broke down again last week.",
+    "I've been on this sub for a while but never posted.",
+)
+
+OPENERS: tuple[str, ...] = (
+    "Throwaway because people I know follow my main.",
+    "I don't usually post here.",
+    "Not sure how to start this.",
+    "Long time lurker, first post.",
+    "Sorry if this is all over the place.",
+    "Needed to get this off my chest.",
+)
+
+CLOSERS: tuple[str, ...] = (
+    "Sorry for the wall of text.",
+    "Any advice would help.",
+    "Thanks for reading if you got this far.",
+    "I don't even know what I'm asking for.",
+    "Has anyone else felt like this?",
+    "Idk, just needed to vent.",
+)
+
+HEDGES: tuple[str, ...] = ("Honestly, ", "Idk, ", "Lately ", "To be honest ", "Tbh ", "")
+
+EXPLANATIONS: tuple[str, ...] = (
+    "The user describes {description}",
+    "Explicit first-person report consistent with {description}",
+    "Sentence indicates {description}",
+)
+
+# Word swaps that turn a sentence into a near-copy (fuzzy alignment cases).
+PARAPHRASE_SWAPS: tuple[tuple[str, str], ...] = (
+    ("I'm", "I am"),
+    ("can't", "cannot"),
+    ("don't", "do not"),
+    ("really", "very"),
+    ("all the time", "constantly"),
+    ("anymore", "any more"),
+)

@@ -1,0 +1,129 @@
+"""Inference over a split: window logits -> pair predictions -> metrics.
+
+A pair's criterion logit is the max over its windows. Its evidence is the best-scoring
+valid span (start <= end, at most `max_answer_tokens` long, inside the post window) over
+all its windows, mapped back to character offsets in the post; it is predicted only if its
+score (start + end logit) beats the pair's "no evidence" score, the smallest
+[CLS]-start + [CLS]-end over its windows (as in Hugging Face's SQuAD v2 post-processing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dataaug_multi_both.data.pairs import PairSet
+from dataaug_multi_both.data.windows import InputBuilder, WindowTable
+from dataaug_multi_both.model.heads import DualHeadModel
+from dataaug_multi_both.training.metrics import Span, criteria_matcher_metrics, evidence_binder_metrics
+
+
+@dataclass
+class PairPredictions:
+    post_indices: list[int]  # rows of the matrices below, in PairSet post order
+    logits: np.ndarray  # [posts, criteria] max window logit
+    spans: dict[int, Span | None]  # pair index -> predicted evidence
+
+
+def best_spans(
+    start: torch.Tensor, end: torch.Tensor, span_mask: torch.Tensor, max_answer_tokens: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per row: (span score, start position, end position, no-evidence score)."""
+    context = span_mask.clone()
+    context[:, 0] = False
+    neg_inf = torch.finfo(start.dtype).min / 4
+    s = start.masked_fill(~context, neg_inf)
+    e = end.masked_fill(~context, neg_inf)
+    length = start.shape[1]
+    positions = torch.arange(length, device=start.device)
+    offset = positions[None, :] - positions[:, None]  # [i, j] -> j - i
+    band = (offset >= 0) & (offset < max_answer_tokens)
+    scores = (s[:, :, None] + e[:, None, :]).masked_fill(~band, neg_inf)
+    value, flat = scores.view(scores.shape[0], -1).max(dim=-1)
+    return value, flat // length, flat % length, start[:, 0] + end[:, 0]
+
+
+@torch.no_grad()
+def predict(
+    model: DualHeadModel,
+    builder: InputBuilder,
+    table: WindowTable,
+    pairs: PairSet,
+    device: torch.device,
+    batch_size: int,
+    max_answer_tokens: int,
+    autocast: Callable[[], contextlib.AbstractContextManager] | None = None,
+) -> PairPredictions:
+    was_training = model.training
+    model.eval()
+    num_criteria = len(pairs.criteria)
+    pair_logit: dict[int, float] = {}
+    best: dict[int, tuple[float, Span]] = {}
+    null: dict[int, float] = {}
+    order = np.argsort(-table.length, kind="stable")  # long first: less padding per batch
+    for first in range(0, len(order), batch_size):
+        rows = order[first : first + batch_size].tolist()
+        batch = {k: v.to(device) for k, v in builder.batch(table, rows).items()}
+        with autocast() if autocast else contextlib.nullcontext():
+            out = model(**batch)
+        value, i, j, null_score = best_spans(out.start_logits, out.end_logits, batch["span_mask"], max_answer_tokens)
+        logits = out.criteria_logits.cpu().numpy()
+        for k, row in enumerate(rows):
+            pair = int(table.pair[row])
+            pair_logit[pair] = max(pair_logit.get(pair, -np.inf), float(logits[k]))
+            null[pair] = min(null.get(pair, np.inf), float(null_score[k]))
+            span = _char_span(builder, table, row, int(i[k]), int(j[k]))
+            if span is not None and float(value[k]) > best.get(pair, (-np.inf, (0, 0)))[0]:
+                best[pair] = (float(value[k]), span)
+    model.train(was_training)
+    post_indices = sorted({p // num_criteria for p in pair_logit})
+    matrix = np.array([[pair_logit[p * num_criteria + c] for c in range(num_criteria)] for p in post_indices])
+    spans = {pair: (best[pair][1] if pair in best and best[pair][0] > null[pair] else None) for pair in pair_logit}
+    return PairPredictions(post_indices, matrix.reshape(len(post_indices), num_criteria), spans)
+
+
+def _char_span(builder: InputBuilder, table: WindowTable, row: int, i: int, j: int) -> Span | None:
+    criterion = int(table.criterion[row])
+    post, window_start, window_end = (int(v) for v in builder.posts.windows[table.window[row]])
+    offset = builder.context_offset(criterion)
+    first, last = i - offset + window_start, j - offset + window_start
+    if not (window_start <= first <= last < window_end):
+        return None  # an empty window has no valid span
+    offsets = builder.posts.offsets[builder.posts.post_slice(post)]
+    return int(offsets[first, 0]), int(offsets[last, 1])
+
+
+def split_metrics(
+    predictions: PairPredictions, pairs: PairSet, threshold: float, prefix: str
+) -> tuple[dict[str, float], dict[str, object]]:
+    """All metrics of a split, keys `{prefix}/criteria_matcher/*` and `{prefix}/evidence_binder/*`."""
+    num_criteria = len(pairs.criteria)
+    labels = np.array(
+        [[pairs.examples[p * num_criteria + c].label for c in range(num_criteria)] for p in predictions.post_indices]
+    ).reshape(len(predictions.post_indices), num_criteria)
+    metrics, details = criteria_matcher_metrics(labels, predictions.logits, threshold, pairs.criteria)
+    scored = _scorable_pairs(pairs, predictions.post_indices)
+    metrics.update(
+        evidence_binder_metrics(
+            [predictions.spans[i] for i in scored],
+            [pairs.examples[i].spans for i in scored],
+            [pairs.texts[pairs.examples[i].post_index] for i in scored],
+        )
+    )
+    details["evidence_scored_pairs"] = len(scored)
+    return {f"{prefix}/{k}": v for k, v in metrics.items()}, details
+
+
+def _scorable_pairs(pairs: PairSet, post_indices: Sequence[int]) -> list[int]:
+    """Pairs whose evidence can be scored: all but positives with no aligned span."""
+    width = len(pairs.criteria)
+    return [
+        p * width + c
+        for p in post_indices
+        for c in range(width)
+        if not (pairs.examples[p * width + c].label == 1 and not pairs.examples[p * width + c].spans)
+    ]

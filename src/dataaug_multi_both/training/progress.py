@@ -1,0 +1,94 @@
+"""What the user sees on stdout: a progress bar per epoch (ETA, loss) and a metric table.
+
+On a terminal the bar is a live rich progress bar; in a log file (not a terminal) it is a
+plain line at every quarter of the epoch, so logs stay readable.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+
+class EpochProgress:
+    def __init__(self, console: Console, description: str, total: int) -> None:
+        self.console = console
+        self.description = description
+        self.total = total
+        self.done = 0
+        self.started = time.perf_counter()
+        self._next_quarter = 1
+        self._progress: Progress | None = None
+        self._task = None
+
+    def __enter__(self) -> EpochProgress:
+        if self.console.is_terminal:
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
+            self._progress.__enter__()
+            self._task = self._progress.add_task(self.description, total=self.total, loss="-")
+        return self
+
+    def advance(self, loss: float) -> None:
+        self.done += 1
+        loss_text = f"{loss:.4f}"
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, advance=1, loss=loss_text)
+            return
+        if self.done * 4 >= self._next_quarter * self.total:
+            elapsed = time.perf_counter() - self.started
+            eta = elapsed / self.done * (self.total - self.done)
+            self.console.print(
+                f"{self.description} {self.done}/{self.total} loss {loss_text} "
+                f"elapsed {elapsed:.0f}s ETA {eta:.0f}s",
+                highlight=False,
+            )
+            while self.done * 4 >= self._next_quarter * self.total:
+                self._next_quarter += 1
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(None, None, None)
+
+
+@contextmanager
+def epoch_progress(console: Console, description: str, total: int) -> Iterator[EpochProgress]:
+    with EpochProgress(console, description, total) as progress:
+        yield progress
+
+
+def _fmt(value: float) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "n/a"
+    return f"{value:.4f}" if abs(value) < 1000 else f"{value:.1f}"
+
+
+def metrics_table(epoch: int, max_epochs: int, metrics: Mapping[str, float], best_metric: str) -> Table:
+    """Compact table: one row per group (train / val criteria / val evidence / system)."""
+    table = Table(title=f"epoch {epoch}/{max_epochs}", title_justify="left", show_header=True, box=None)
+    table.add_column("group", style="bold")
+    table.add_column("metrics")
+    groups: dict[str, list[str]] = {}
+    for name, value in metrics.items():
+        if "/f1_" in name:
+            continue  # per-criterion F1 goes to the log, not the summary
+        group, _, short = name.rpartition("/")
+        star = "*" if name == best_metric else ""
+        groups.setdefault(group, []).append(f"{short}{star}={_fmt(value)}")
+    for group, items in groups.items():
+        table.add_row(group, "  ".join(items))
+    return table

@@ -1,0 +1,286 @@
+"""The training recipe: setup, train, cleanup.
+
+One `TrainingRecipe` is one training run (a standalone `train` or one HPO trial). Each
+`_setup_<thing>` takes only its own slice of the configuration.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import secrets
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+import torch
+import yaml
+from rich.console import Console
+
+from dataaug_multi_both.checkpointing.atomic import atomic_write_text
+from dataaug_multi_both.config.schema import ModelConfig, TrainConfig, TrainerConfig
+from dataaug_multi_both.data.pipeline import PreparedData, prepare_data
+from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
+from dataaug_multi_both.errors import TrainingError
+from dataaug_multi_both.model.encoder import load_encoder, load_tokenizer, resolve_model_id
+from dataaug_multi_both.model.heads import DualHeadModel
+from dataaug_multi_both.model.losses import dual_head_loss
+from dataaug_multi_both.training.inference import predict, split_metrics
+from dataaug_multi_both.training.metrics import resolve_metric_name
+from dataaug_multi_both.training.progress import epoch_progress, metrics_table
+from dataaug_multi_both.training.run_log import RunLog
+from dataaug_multi_both.training.schedule import linear_warmup_decay, warmup_steps_for
+from dataaug_multi_both.training.seeding import epoch_generator, seed_everything
+
+
+@dataclass
+class RunOptions:
+    dry_run: bool = False
+    checkpoint_dir: Path | None = None
+    resume_from: Path | None = None
+    split: SplitManifest | None = None  # a study's shared split; None = make or reuse the trial's
+    console: Console = field(default_factory=Console)
+
+
+@dataclass
+class TrainingResult:
+    trial_dir: Path
+    metric_name: str
+    best_value: float
+    best_epoch: int
+    history: list[dict[str, float]]
+
+
+def new_trial_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def quiet_hugging_face() -> None:
+    import os
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+class TrainingRecipe:
+    def __init__(self, config: TrainConfig, options: RunOptions) -> None:
+        self.config = config
+        self.options = options
+        self.console = options.console
+        self.metric_name = resolve_metric_name(config.trainer.optimization_metric)
+        self.history: list[dict[str, float]] = []
+        self.epoch = 0  # epochs finished
+        self.global_step = 0  # optimizer steps taken
+
+    # ----------------------------------------------------------------- setup
+    def setup(self) -> None:
+        quiet_hugging_face()
+        self._setup_runtime(self.config.trainer)
+        seed_everything(self.config.seeds)
+        self._setup_run_dir()
+        self._setup_tokenizer(self.config.model)
+        self._setup_data()
+        self._setup_model(self.config.model)
+        self._setup_optimizer(self.config.trainer)
+
+    def _setup_runtime(self, trainer: TrainerConfig) -> None:
+        if trainer.num_threads:
+            torch.set_num_threads(trainer.num_threads)
+        wanted = trainer.device
+        if wanted == "auto":
+            wanted = "cuda" if torch.cuda.is_available() else "cpu"
+        if wanted.startswith("cuda") and not torch.cuda.is_available():
+            raise TrainingError(f"trainer.device is {trainer.device!r} but CUDA is not available")
+        self.device = torch.device(wanted)
+        self.amp_dtype = torch.bfloat16 if trainer.precision == "bf16" else torch.float16
+        self.use_amp = trainer.mixed_precision and self.device.type == "cuda"
+        if trainer.mixed_precision and not self.use_amp:
+            self.console.print("note: trainer.mixed_precision has no effect on CPU; training in fp32", highlight=False)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
+
+    def _setup_run_dir(self) -> None:
+        output = self.config.output
+        self.trial_id = output.trial_id or new_trial_id()
+        self.experiments_dir = Path(output.experiments_dir).resolve()
+        self.trial_dir = self.experiments_dir / f"trial_{self.trial_id}"
+        self.checkpoint_dir = (self.options.checkpoint_dir or self.trial_dir / "checkpoints").resolve()
+        self.trial_dir.mkdir(parents=True, exist_ok=True)
+        self.log = RunLog(self.trial_dir / "logs" / "train.jsonl")
+        resolved = yaml.safe_dump(self.config.to_dict(), sort_keys=False)
+        atomic_write_text(self.trial_dir / "config.yaml", resolved)
+        self.console.print(f"run directory: {self.trial_dir}", highlight=False)
+
+    def _setup_tokenizer(self, model: ModelConfig) -> None:
+        self.encoder_source = resolve_model_id(model.model_id)
+        self.tokenizer = load_tokenizer(self.encoder_source, model.revision)
+
+    def _setup_data(self) -> None:
+        dataset = self.config.dataset
+        manifest_path = self.trial_dir / MANIFEST_NAME
+        split = self.options.split
+        if split is None and manifest_path.is_file():
+            split = SplitManifest.read(manifest_path)
+        cache_dir = Path(dataset.cache_dir) if dataset.cache_dir else self.experiments_dir / ".cache" / "features"
+        seed = self.config.seeds.python
+        assert seed is not None
+        self.data: PreparedData = prepare_data(
+            dataset, self.config.model.num_criteria_classes, self.tokenizer, seed, cache_dir, split
+        )
+        atomic_write_text(manifest_path, json.dumps(self.data.split.to_dict(), indent=1))
+        report = self.data.pairs.report.as_dict()
+        sizes = {k: self.data.split_sizes(k) for k in ("train", "validation", "test")}
+        self.log.write("data", alignment=report, splits=sizes, feature_cache_hit=self.data.cache_hit)
+        self.console.print(
+            "alignment of status-1 evidence: "
+            + ", ".join(f"{k} {report[k]}" for k in ("exact", "normalised", "fuzzy", "unaligned"))
+            + f" (special-case rows {report['special_case_rows']}, duplicate rows {report['duplicate_rows']})",
+            highlight=False,
+        )
+        self.console.print(
+            "splits (posts/pairs/windows): "
+            + ", ".join(f"{k} {v['posts']}/{v['pairs']}/{v['windows']}" for k, v in sizes.items()),
+            highlight=False,
+        )
+
+    def _setup_model(self, model: ModelConfig) -> None:
+        encoder = load_encoder(self.encoder_source, model.revision)
+        self.model = DualHeadModel(encoder, model.dropout).to(self.device)
+        self.num_parameters = sum(p.numel() for p in self.model.parameters())
+
+    def _setup_optimizer(self, trainer: TrainerConfig) -> None:
+        decay, no_decay = [], []
+        for name, param in self.model.named_parameters():
+            (no_decay if param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(param)
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": trainer.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=trainer.learning_rate,
+        )
+        batches = math.ceil(len(self.data.tables["train"]) / trainer.batch_size)
+        self.steps_per_epoch = math.ceil(batches / trainer.gradient_accumulation_steps)
+        total = self.steps_per_epoch * trainer.max_epochs
+        warmup = warmup_steps_for(total, trainer.warmup_ratio)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: linear_warmup_decay(step, warmup, total)
+        )
+
+    # ----------------------------------------------------------------- train
+    def train(self) -> TrainingResult:
+        trainer = self.config.trainer
+        self.log.write(
+            "run_start",
+            epoch=self.epoch,
+            step=self.global_step,
+            trial_id=self.trial_id,
+            model_id=self.config.model.model_id,
+            parameters=self.num_parameters,
+            device=str(self.device),
+        )
+        while self.epoch < trainer.max_epochs:
+            started = time.perf_counter()
+            train_metrics = self._train_epoch(self.epoch + 1)
+            metrics = {**train_metrics, **self._evaluate()}
+            self.epoch += 1
+            metrics["system/epoch_duration_sec"] = time.perf_counter() - started
+            metrics["system/disk_free_gb"] = shutil.disk_usage(self.trial_dir).free / 1e9
+            self.history.append(metrics)
+            self.log.write("epoch_end", epoch=self.epoch, step=self.global_step, metrics=metrics)
+            self.console.print(metrics_table(self.epoch, trainer.max_epochs, metrics, self.metric_name))
+        return self._result()
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.use_amp:
+            return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+        return contextlib.nullcontext()
+
+    def _train_epoch(self, epoch: int) -> dict[str, float]:
+        trainer = self.config.trainer
+        weights = self.config.model.task_weights
+        table = self.data.tables["train"]
+        order = torch.randperm(len(table), generator=epoch_generator(self.config.seeds.torch or 0, epoch))
+        batches = [order[i : i + trainer.batch_size].tolist() for i in range(0, len(order), trainer.batch_size)]
+        accumulation = trainer.gradient_accumulation_steps
+        sums = {"cm": 0.0, "eb": 0.0, "correct": 0.0, "rows": 0}
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        with epoch_progress(self.console, f"epoch {epoch}/{trainer.max_epochs}", len(batches)) as bar:
+            for index, rows in enumerate(batches):
+                batch = {k: v.to(self.device) for k, v in self.data.builder.batch(table, rows).items()}
+                targets = {k: v.to(self.device) for k, v in self.data.builder.targets(table, rows).items()}
+                with self._autocast():
+                    output = self.model(**batch)
+                loss = dual_head_loss(output, targets, weights.criteria_matcher, weights.evidence_binder)
+                self._require_finite(loss.total, epoch)
+                self.scaler.scale(loss.total / accumulation).backward()
+                if (index + 1) % accumulation == 0 or index + 1 == len(batches):
+                    self._optimizer_step(trainer)
+                n = len(rows)
+                sums["cm"] += float(loss.criteria_matcher.detach()) * n
+                sums["eb"] += float(loss.evidence_binder.detach()) * n
+                predicted = (output.criteria_logits.detach() >= 0).float()
+                sums["correct"] += float((predicted == targets["label"]).sum())
+                sums["rows"] += n
+                bar.advance(float(loss.total.detach()))
+        rows_seen = max(1, int(sums["rows"]))
+        return {
+            "train/criteria_matcher/loss": sums["cm"] / rows_seen,
+            "train/criteria_matcher/accuracy": sums["correct"] / rows_seen,
+            "train/evidence_binder/loss": sums["eb"] / rows_seen,
+        }
+
+    def _optimizer_step(self, trainer: TrainerConfig) -> None:
+        if trainer.max_grad_norm > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), trainer.max_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.global_step += 1
+
+    def _require_finite(self, loss: torch.Tensor, epoch: int) -> None:
+        if not torch.isfinite(loss):
+            lr = self.scheduler.get_last_lr()[0]
+            raise TrainingError(
+                f"non-finite loss ({float(loss)}) at epoch {epoch}, step {self.global_step + 1}: "
+                f"training diverged (learning rate {lr:.3g}); lower trainer.learning_rate"
+            )
+
+    def _evaluate(self) -> dict[str, float]:
+        trainer = self.config.trainer
+        predictions = predict(
+            self.model,
+            self.data.builder,
+            self.data.tables["validation"],
+            self.data.pairs,
+            self.device,
+            trainer.eval_batch_size,
+            trainer.max_answer_tokens,
+            self._autocast,
+        )
+        metrics, _ = split_metrics(predictions, self.data.pairs, trainer.decision_threshold, prefix="val")
+        return metrics
+
+    def _result(self) -> TrainingResult:
+        values = [h.get(self.metric_name, math.nan) for h in self.history]
+        finite = [(v, -i) for i, v in enumerate(values) if not math.isnan(v)]
+        best_value, neg_index = max(finite) if finite else (math.nan, 0)
+        return TrainingResult(self.trial_dir, self.metric_name, best_value, -neg_index + 1, self.history)
+
+    # --------------------------------------------------------------- cleanup
+    def cleanup(self) -> None:
+        self.log.write("run_end", epoch=self.epoch, step=self.global_step)
+
+
+def run_training(config: TrainConfig, options: RunOptions) -> TrainingResult:
+    recipe = TrainingRecipe(config, options)
+    recipe.setup()
+    try:
+        return recipe.train()
+    finally:
+        recipe.cleanup()
+

@@ -1,0 +1,59 @@
+"""`logs/train.jsonl`: one JSON object per line (timestamp, event, epoch, step, metrics...).
+
+Each line is flushed and fsynced as it is written, so a killed run loses no finished line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN; null means "not defined for this epoch"
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+class RunLog:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(
+        self,
+        event: str,
+        epoch: int | None = None,
+        step: int | None = None,
+        metrics: dict[str, float] | None = None,
+        **fields: Any,
+    ) -> None:
+        record: dict[str, Any] = {"timestamp": time.time(), "event": event, "epoch": epoch, "step": step}
+        if metrics is not None:
+            record["metrics"] = metrics
+        record.update(fields)
+        line = json.dumps(_plain(record), sort_keys=False) + "\n"
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every complete line (a torn last line from a crash is skipped)."""
+        if not self.path.is_file():
+            return []
+        out = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
