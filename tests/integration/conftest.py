@@ -20,7 +20,9 @@ class Completed:
     stderr: str
 
 
-def run_cli(command: str, *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 600) -> Completed:
+def run_cli(
+    command: str, *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 600
+) -> Completed:
     """Run `python -m dataaug_multi_both.cli.<command> args...` as a real subprocess."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "160", **(env or {})}
     proc = subprocess.run(

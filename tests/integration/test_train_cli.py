@@ -37,8 +37,13 @@ def test_tiny_bert_trains_loss_falls_and_every_metric_is_logged(workdir: Path) -
         names = set(record["metrics"])
         assert set(TRAIN_METRIC_NAMES) <= names and set(VAL_METRIC_NAMES) <= names
         assert {"system/epoch_duration_sec", "system/disk_free_gb"} <= names
-        assert {f"val/criteria_matcher/f1_{s}" for s in ("SLEEP_ISSUES", "SUICIDAL_THOUGHTS")} <= names
-    losses = [r["metrics"]["train/criteria_matcher/loss"] + r["metrics"]["train/evidence_binder/loss"] for r in epochs]
+        assert {
+            f"val/criteria_matcher/f1_{s}" for s in ("SLEEP_ISSUES", "SUICIDAL_THOUGHTS")
+        } <= names
+    losses = [
+        r["metrics"]["train/criteria_matcher/loss"] + r["metrics"]["train/evidence_binder/loss"]
+        for r in epochs
+    ]
     assert losses[-1] < losses[0]
     data = next(r for r in records if r["event"] == "data")
     assert data["alignment"]["exact"] > 0 and data["splits"]["train"]["posts"] > 0
@@ -74,7 +79,9 @@ def test_same_seed_same_metrics_and_feature_cache_reused(workdir: Path) -> None:
         (["not-an-override"], 2, "unrecognised argument"),
     ],
 )
-def test_configuration_errors_exit_2(workdir: Path, args: list[str], code: int, fragment: str) -> None:
+def test_configuration_errors_exit_2(
+    workdir: Path, args: list[str], code: int, fragment: str
+) -> None:
     result = run_cli("train", *TINY, "--dry-run", *args, cwd=workdir)
     assert result.returncode == code
     assert fragment in result.stderr
@@ -83,15 +90,21 @@ def test_configuration_errors_exit_2(workdir: Path, args: list[str], code: int, 
 
 def test_unreachable_hub_dataset_exits_3(workdir: Path) -> None:
     # no HF_HUB_OFFLINE: the real network probe fails on this machine, which has no internet
-    result = run_cli("train", "--model", "tiny-bert", "--dry-run", cwd=workdir, env={"HF_HUB_OFFLINE": "0"})
+    result = run_cli(
+        "train", "--model", "tiny-bert", "--dry-run", cwd=workdir, env={"HF_HUB_OFFLINE": "0"}
+    )
     assert result.returncode == 3
-    assert "cannot reach the Hugging Face Hub" in result.stderr and "irlab-udc/redsm5" in result.stderr
+    assert (
+        "cannot reach the Hugging Face Hub" in result.stderr and "irlab-udc/redsm5" in result.stderr
+    )
     assert "--dataset synthetic" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_unloadable_model_exits_3(workdir: Path) -> None:
-    result = run_cli("train", "--model", "mental-bert", "--dataset", "synthetic", "--dry-run", cwd=workdir)
+    result = run_cli(
+        "train", "--model", "mental-bert", "--dataset", "synthetic", "--dry-run", cwd=workdir
+    )
     assert result.returncode == 3
     assert "mental/mental-bert-base-uncased" in result.stderr and "minilm" in result.stderr
     assert "Traceback" not in result.stderr
@@ -104,15 +117,25 @@ def test_malformed_local_dataset_exits_3(workdir: Path) -> None:
     (data / "redsm5_annotations.csv").write_text(
         "post_id,sentence_id,sentence_text,DSM5_symptom,status,explanation\np1,s_1_0_0,hello,ANHEDONIA,1,x\n"
     )
-    result = run_cli("train", "--model", "tiny-bert", "--dataset", str(data), "--dry-run", cwd=workdir)
+    result = run_cli(
+        "train", "--model", "tiny-bert", "--dataset", str(data), "--dry-run", cwd=workdir
+    )
     assert result.returncode == 3
     assert "duplicate post ids" in result.stderr and "p1" in result.stderr
 
 
 def test_diverging_training_exits_1_naming_epoch_and_step(workdir: Path) -> None:
     result = run_cli(
-        "train", *TINY, "--max-epochs", "1", "--dry-run", *SMALL_DATA, "trainer.learning_rate=1e4",
-        "trainer.max_grad_norm=0", "trainer.warmup_ratio=0", cwd=workdir,
+        "train",
+        *TINY,
+        "--max-epochs",
+        "1",
+        "--dry-run",
+        *SMALL_DATA,
+        "trainer.learning_rate=1e4",
+        "trainer.max_grad_norm=0",
+        "trainer.warmup_ratio=0",
+        cwd=workdir,
     )
     assert result.returncode == 1, result.stderr
     assert "non-finite loss" in result.stderr and "epoch 1, step" in result.stderr

@@ -7,6 +7,7 @@ carry `TEMP_MARKER` in their name so that an interrupted write can be found and 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -28,9 +29,14 @@ class HashingWriter:
         self._handle = handle
         self.sha256 = hashlib.sha256()
         self.size = 0
+        self.error: OSError | None = None  # kept: torch.save wraps it in a RuntimeError
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        self._handle.write(data)  # a buffered binary file writes everything it is given
+        try:
+            self._handle.write(data)  # a buffered binary file writes everything it is given
+        except OSError as exc:
+            self.error = exc
+            raise
         self.sha256.update(data)
         self.size += memoryview(data).nbytes
         return memoryview(data).nbytes
@@ -50,6 +56,7 @@ def atomic_write(path: Path, produce: Callable[[HashingWriter], None]) -> tuple[
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = temp_path_for(path)
+    writer: HashingWriter | None = None
     try:
         with open(temp, "wb") as handle:
             writer = HashingWriter(handle)
@@ -60,17 +67,22 @@ def atomic_write(path: Path, produce: Callable[[HashingWriter], None]) -> tuple[
         fsync_directory(path.parent)
     except BaseException as exc:
         remove_quietly(temp)
-        if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+        cause = writer.error if writer is not None and writer.error is not None else exc
+        if isinstance(cause, OSError) and cause.errno in _NO_SPACE:
             free = _free_bytes(path.parent)
             raise StorageError(
                 f"no space left on device while writing {path} ({free / 1e6:.1f} MB free)"
             ) from exc
         raise
+    assert writer is not None
     return writer.sha256.hexdigest(), writer.size
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> tuple[str, int]:
-    return atomic_write(path, lambda w: w.write(data) and None)
+    def produce(writer: HashingWriter) -> None:
+        writer.write(data)
+
+    return atomic_write(path, produce)
 
 
 def atomic_write_text(path: Path, text: str) -> tuple[str, int]:
@@ -86,10 +98,8 @@ def fsync_directory(directory: Path) -> None:
 
 
 def remove_quietly(path: Path) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    except FileNotFoundError:
-        pass
 
 
 def _free_bytes(directory: Path) -> int:

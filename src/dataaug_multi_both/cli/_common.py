@@ -30,7 +30,9 @@ def run_command(main: Callable[[], int], exit_codes: Mapping[type, int] | None =
         if debug_enabled():
             traceback.print_exc()
         print(f"error: {exc.message}", file=sys.stderr)
-        code = next((c for cls, c in (exit_codes or {}).items() if isinstance(exc, cls)), exc.exit_code)
+        code = next(
+            (c for cls, c in (exit_codes or {}).items() if isinstance(exc, cls)), exc.exit_code
+        )
     sys.stdout.flush()
     sys.exit(code)
 
@@ -41,5 +43,7 @@ def split_overrides(values: list[str]) -> list[str]:
 
     for value in values:
         if "=" not in value and not value.startswith("~"):
-            raise ConfigError(f"unrecognised argument {value!r}: overrides look like trainer.batch_size=8")
+            raise ConfigError(
+                f"unrecognised argument {value!r}: overrides look like trainer.batch_size=8"
+            )
     return values

@@ -22,15 +22,32 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Trailing KEY=VALUE arguments are Hydra overrides, e.g. trainer.batch_size=8. "
         "Set DATAAUG_DEBUG=1 to see tracebacks of expected errors.",
     )
-    parser.add_argument("--config", help="YAML config (default configs/train.yaml, else the bundled copy)")
-    parser.add_argument("--model", help="model alias, Hugging Face id or local directory (model.model_id)")
-    parser.add_argument("--dataset", help="'synthetic', a local directory, or a Hugging Face dataset id")
+    parser.add_argument(
+        "--config", help="YAML config (default configs/train.yaml, else the bundled copy)"
+    )
+    parser.add_argument(
+        "--model", help="model alias, Hugging Face id or local directory (model.model_id)"
+    )
+    parser.add_argument(
+        "--dataset", help="'synthetic', a local directory, or a Hugging Face dataset id"
+    )
     parser.add_argument("--optimization-metric", help="e.g. val_f1 or val/criteria_matcher/f1")
-    parser.add_argument("--max-epochs", type=int, help="number of epochs (default 10, from the config)")
-    parser.add_argument("--checkpoint-dir", help="where checkpoints go (default {trial_dir}/checkpoints)")
-    parser.add_argument("--resume-from", help="checkpoint file to resume from")
-    parser.add_argument("--seed", type=int, help="seed for every seed not set in the config (default 42)")
-    parser.add_argument("--dry-run", action="store_true", help="skip checkpointing, only log metrics")
+    parser.add_argument(
+        "--max-epochs", type=int, help="number of epochs (default 10, from the config)"
+    )
+    parser.add_argument(
+        "--checkpoint-dir", help="where checkpoints go (default {trial_dir}/checkpoints)"
+    )
+    parser.add_argument(
+        "--resume-from",
+        help="checkpoint file to resume from; without --config the trial's own config.yaml is used",
+    )
+    parser.add_argument(
+        "--seed", type=int, help="seed for every seed not set in the config (default 42)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="skip checkpointing, only log metrics"
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra-style overrides KEY=VALUE")
     return parser
 
@@ -40,10 +57,18 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
     from dataaug_multi_both.training.recipe import RunOptions, run_training
+    from dataaug_multi_both.training.run_state import resume_config_path
 
     metric = resolve_metric_name(args.optimization_metric) if args.optimization_metric else None
+    resume_from = Path(args.resume_from) if args.resume_from else None
+    if resume_from is not None and not resume_from.is_file():
+        raise ConfigError(f"--resume-from: no such checkpoint file: {args.resume_from}")
+    config_file = args.config
+    if resume_from is not None and config_file is None:  # continue with the trial's own config
+        base = resume_config_path(resume_from)
+        config_file = str(base) if base else None
     config = load_train_config(
-        args.config,
+        config_file,
         split_overrides(args.overrides),
         {
             "model.model_id": args.model,
@@ -53,9 +78,6 @@ def main(argv: list[str] | None = None) -> int:
         },
         seed=args.seed,
     )
-    resume_from = Path(args.resume_from) if args.resume_from else None
-    if resume_from is not None and not resume_from.is_file():
-        raise ConfigError(f"--resume-from: no such checkpoint file: {args.resume_from}")
     console = Console(highlight=False)
     options = RunOptions(
         dry_run=args.dry_run,

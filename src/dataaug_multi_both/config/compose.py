@@ -56,7 +56,7 @@ def compose_dict(config_path: Path, overrides: list[str]) -> dict[str, Any]:
     data = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(data, dict)
     data.pop("hydra", None)
-    return data
+    return {str(k): v for k, v in data.items()}
 
 
 def apply_values(data: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from typing import Any
 from dataaug_multi_both.errors import ConfigError
 
 PRECISIONS = ("bf16", "fp16")
+POOLINGS = ("mean", "cls")
+BEST_DTYPES = ("float32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -40,9 +42,11 @@ class ModelConfig:
     num_criteria_classes: int = 9
     task_weights: TaskWeights = field(default_factory=TaskWeights)
     dropout: float = 0.1
+    pooling: str = "mean"
 
     def validate(self, prefix: str) -> None:
         _require(bool(self.model_id.strip()), f"{prefix}.model_id", self.model_id, "a non-empty id")
+        _require(self.pooling in POOLINGS, f"{prefix}.pooling", self.pooling, POOLINGS)
         _require(
             1 <= self.num_criteria_classes <= 9,
             f"{prefix}.num_criteria_classes",
@@ -76,7 +80,9 @@ class DatasetConfig:
     cache_dir: str | None = None
 
     def validate(self, prefix: str) -> None:
-        _require(bool(self.dataset_id.strip()), f"{prefix}.dataset_id", self.dataset_id, "non-empty")
+        _require(
+            bool(self.dataset_id.strip()), f"{prefix}.dataset_id", self.dataset_id, "non-empty"
+        )
         ratios = self.split_ratios
         _require(
             len(ratios) == 3 and all(r > 0 for r in ratios) and abs(sum(ratios) - 1.0) < 1e-6,
@@ -84,9 +90,7 @@ class DatasetConfig:
             ratios,
             "three positive fractions (train, validation, test) summing to 1",
         )
-        _require(
-            64 <= self.max_length <= 8192, f"{prefix}.max_length", self.max_length, "64..8192"
-        )
+        _require(64 <= self.max_length <= 8192, f"{prefix}.max_length", self.max_length, "64..8192")
         _require(
             0 <= self.doc_stride <= self.max_length // 2,
             f"{prefix}.doc_stride",
@@ -128,7 +132,9 @@ class TrainerConfig:
     def validate(self, prefix: str) -> None:
         from dataaug_multi_both.training.metrics import resolve_metric_name
 
-        _require(1 <= self.max_epochs <= 10_000, f"{prefix}.max_epochs", self.max_epochs, "1..10000")
+        _require(
+            1 <= self.max_epochs <= 10_000, f"{prefix}.max_epochs", self.max_epochs, "1..10000"
+        )
         _require(1 <= self.batch_size <= 4096, f"{prefix}.batch_size", self.batch_size, "1..4096")
         _require(
             1 <= self.eval_batch_size <= 4096,
@@ -146,7 +152,10 @@ class TrainerConfig:
             0.0 <= self.weight_decay < 1.0, f"{prefix}.weight_decay", self.weight_decay, "0..1"
         )
         _require(
-            0.0 <= self.warmup_ratio < 1.0, f"{prefix}.warmup_ratio", self.warmup_ratio, "0 <= r < 1"
+            0.0 <= self.warmup_ratio < 1.0,
+            f"{prefix}.warmup_ratio",
+            self.warmup_ratio,
+            "0 <= r < 1",
         )
         _require(
             self.max_grad_norm >= 0, f"{prefix}.max_grad_norm", self.max_grad_norm, ">= 0 (0 = off)"
@@ -193,8 +202,12 @@ class RetentionConfig:
     max_total_size_gb: float = 10.0
     min_interval_epochs: int = 1
     disk_space_threshold_percent: float = 10.0
+    best_dtype: str = "float32"
 
     def validate(self, prefix: str) -> None:
+        _require(
+            self.best_dtype in BEST_DTYPES, f"{prefix}.best_dtype", self.best_dtype, BEST_DTYPES
+        )
         _require(self.keep_last_n >= 1, f"{prefix}.keep_last_n", self.keep_last_n, ">= 1")
         _require(self.keep_best_k >= 0, f"{prefix}.keep_best_k", self.keep_best_k, ">= 0")
         _require(
@@ -338,7 +351,9 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     unknown = sorted(set(data) - known)
     if unknown:
         names = ", ".join(f"{prefix}.{k}".lstrip(".") for k in unknown)
-        raise ConfigError(f"unknown configuration key(s): {names} (known under {where}: {', '.join(sorted(known))})")
+        raise ConfigError(
+            f"unknown configuration key(s): {names} (known under {where}: {', '.join(sorted(known))})"
+        )
     values = {}
     for name, raw in data.items():
         key = f"{prefix}.{name}".lstrip(".")
@@ -347,7 +362,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
 
 
 def _coerce(hint: Any, raw: Any, key: str) -> Any:
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, raw, key)
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
@@ -369,9 +384,8 @@ def _coerce(hint: Any, raw: Any, key: str) -> Any:
     elif hint is float:
         if isinstance(raw, int | float) and not isinstance(raw, bool):
             return float(raw)
-    elif hint is str:
-        if isinstance(raw, str):
-            return raw
+    elif hint is str and isinstance(raw, str):
+        return raw
     raise ConfigError(f"invalid value for {key}: {raw!r} (allowed: {_type_name(hint)})")
 
 

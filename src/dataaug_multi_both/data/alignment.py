@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from enum import Enum
 
 _SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s)|\n+")
-_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00b4": "'", "`": "'"})
+_QUOTES = str.maketrans(
+    {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00b4": "'", "`": "'"}
+)
 
 
 class AlignMethod(str, Enum):
@@ -119,7 +121,7 @@ def _occurrences(haystack: str, needle: str) -> list[int]:
 
 
 def _sentence_number(spans: list[tuple[int, int]], char_index: int) -> int:
-    for number, (s, e) in enumerate(spans):
+    for number, (_, e) in enumerate(spans):
         if char_index < e:
             return number
     return len(spans) - 1

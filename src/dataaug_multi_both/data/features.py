@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from dataaug_multi_both.checkpointing.atomic import atomic_write
+from dataaug_multi_both.checkpointing.atomic import atomic_write_bytes
 from dataaug_multi_both.data.criteria import CRITERION_DESCRIPTIONS
 from dataaug_multi_both.errors import ConfigError
 
@@ -79,7 +79,11 @@ class TokenisedPosts:
 
 def tokenizer_fingerprint(tokenizer: Any) -> str:
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    blob = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    blob = (
+        backend.to_str()
+        if backend is not None
+        else json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
@@ -122,7 +126,10 @@ def tokenise_posts(
     tokenizer: Any, texts: tuple[str, ...], budget: int, doc_stride: int
 ) -> TokenisedPosts:
     encoded = tokenizer(
-        list(texts), add_special_tokens=False, return_offsets_mapping=True, return_attention_mask=False
+        list(texts),
+        add_special_tokens=False,
+        return_offsets_mapping=True,
+        return_attention_mask=False,
     )
     lengths = [len(ids) for ids in encoded["input_ids"]]
     starts = np.zeros(len(texts) + 1, dtype=np.int64)
@@ -136,7 +143,9 @@ def tokenise_posts(
         for post, n in enumerate(lengths)
         for s, e in window_bounds(n, budget, doc_stride)
     ]
-    return TokenisedPosts(token_ids, offsets, starts, np.array(windows, dtype=np.int32).reshape(-1, 3))
+    return TokenisedPosts(
+        token_ids, offsets, starts, np.array(windows, dtype=np.int32).reshape(-1, 3)
+    )
 
 
 def load_or_tokenise(
@@ -157,11 +166,18 @@ def load_or_tokenise(
     if path.is_file():
         try:
             with np.load(path) as data:
-                return TokenisedPosts(*(data[k] for k in ("token_ids", "offsets", "starts", "windows"))), True
+                return (
+                    TokenisedPosts(
+                        *(data[k] for k in ("token_ids", "offsets", "starts", "windows"))
+                    ),
+                    True,
+                )
         except (OSError, ValueError, KeyError):
             pass  # unreadable cache entry: rebuild and overwrite it atomically
     features = tokenise_posts(tokenizer, texts, budget, doc_stride)
     buffer = io.BytesIO()
-    np.savez(buffer, **{k: getattr(features, k) for k in ("token_ids", "offsets", "starts", "windows")})
-    atomic_write(path, lambda w: w.write(buffer.getvalue()) and None)
+    np.savez(
+        buffer, **{k: getattr(features, k) for k in ("token_ids", "offsets", "starts", "windows")}
+    )
+    atomic_write_bytes(path, buffer.getvalue())
     return features, False

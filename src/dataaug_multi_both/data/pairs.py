@@ -99,11 +99,10 @@ def build_pairs(tables: RedSM5Tables, num_criteria: int, threshold: float) -> Pa
     examples = []
     for p in range(len(post_ids)):
         for c in range(len(criteria)):
-            spans = tuple(sorted(set(positive.get((p, c), []))))
+            gold = tuple(sorted(set(positive.get((p, c), []))))
             label = int((p, c) in positive)
-            examples.append(PairExample(p, c, label, spans, (p, c) in unaligned))
+            examples.append(PairExample(p, c, label, gold, (p, c) in unaligned))
     report.pairs = len(examples)
     report.positive_pairs = len(positive)
     report.status0_only_pairs = len(considered - set(positive))
     return PairSet(post_ids, texts, criteria, tuple(examples), report)
-

@@ -84,10 +84,22 @@ def prepare_data(
     return PreparedData(pairs, split, builder, window_tables, fingerprint, hit)
 
 
-def _make_split(posts: Any, pairs: PairSet, config: DatasetConfig, seed: int, fingerprint: str) -> SplitManifest:
+def _make_split(
+    posts: Any, pairs: PairSet, config: DatasetConfig, seed: int, fingerprint: str
+) -> SplitManifest:
     if "split" in posts.columns:
         column = dict(zip(posts["post_id"].astype(str), posts["split"].astype(str), strict=True))
-        names = {"train": config.splits.train, "validation": config.splits.validation, "test": config.splits.test}
+        names = {
+            "train": config.splits.train,
+            "validation": config.splits.validation,
+            "test": config.splits.test,
+        }
         return split_from_dataset(column, names, fingerprint)
     ratios = tuple(config.split_ratios)
-    return make_split(list(pairs.post_ids), pairs.label_matrix(), (ratios[0], ratios[1], ratios[2]), seed, fingerprint)
+    return make_split(
+        list(pairs.post_ids),
+        pairs.label_matrix(),
+        (ratios[0], ratios[1], ratios[2]),
+        seed,
+        fingerprint,
+    )

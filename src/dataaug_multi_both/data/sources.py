@@ -22,13 +22,17 @@ _ALTERNATIVES = (
 )
 
 
-def load_tables(dataset_id: str, revision: str, synthetic_num_posts: int, seed: int) -> RedSM5Tables:
+def load_tables(
+    dataset_id: str, revision: str, synthetic_num_posts: int, seed: int
+) -> RedSM5Tables:
     """Load and validate the posts and annotations named by `dataset_id`."""
     if dataset_id == SYNTHETIC:
         from dataaug_multi_both.data.synthetic import generate_tables
 
         posts, annotations = generate_tables(num_posts=synthetic_num_posts, seed=seed)
-        return normalise_tables(posts, annotations, f"synthetic(seed={seed}, posts={synthetic_num_posts})")
+        return normalise_tables(
+            posts, annotations, f"synthetic(seed={seed}, posts={synthetic_num_posts})"
+        )
     path = Path(dataset_id).expanduser()
     if path.is_dir():
         return _load_local(path)

@@ -142,21 +142,39 @@ def _annotate(rng: random.Random, sentences: list[_Sentence]) -> list[_Annotatio
     for index, sentence in enumerate(sentences):
         if sentence.symptom:
             text = _annotation_copy(rng, sentence.text, sentence.symptom)
-            annotations.append(_Annotation(index, sentence.symptom, 1, text, _explain(rng, sentence.symptom)))
+            annotations.append(
+                _Annotation(index, sentence.symptom, 1, text, _explain(rng, sentence.symptom))
+            )
             if rng.random() < 0.05:  # duplicated row with a different explanation
-                annotations.append(_Annotation(index, sentence.symptom, 1, text, _explain(rng, sentence.symptom)))
+                annotations.append(
+                    _Annotation(index, sentence.symptom, 1, text, _explain(rng, sentence.symptom))
+                )
             if neutral_indices and rng.random() < 0.05:  # the same pair also has a status-0 row
                 other = rng.choice(neutral_indices)
                 annotations.append(
-                    _Annotation(other, sentence.symptom, 0, sentences[other].text, "Considered and rejected.")
+                    _Annotation(
+                        other,
+                        sentence.symptom,
+                        0,
+                        sentences[other].text,
+                        "Considered and rejected.",
+                    )
                 )
         elif sentence.negative_of:
             annotations.append(
-                _Annotation(index, sentence.negative_of, 0, sentence.text, "Mentions the topic, not the symptom.")
+                _Annotation(
+                    index,
+                    sentence.negative_of,
+                    0,
+                    sentence.text,
+                    "Mentions the topic, not the symptom.",
+                )
             )
     if neutral_indices and rng.random() < 0.03:
         index = rng.choice(neutral_indices)
-        annotations.append(_Annotation(index, SPECIAL_CASE, 1, sentences[index].text, "Special case."))
+        annotations.append(
+            _Annotation(index, SPECIAL_CASE, 1, sentences[index].text, "Special case.")
+        )
     return annotations
 
 

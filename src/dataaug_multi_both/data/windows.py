@@ -47,7 +47,11 @@ class InputBuilder:
     posts: TokenisedPosts
 
     def context_offset(self, criterion: int) -> int:
-        return len(self.template.prefix) + len(self.criterion_ids[criterion]) + len(self.template.middle)
+        return (
+            len(self.template.prefix)
+            + len(self.criterion_ids[criterion])
+            + len(self.template.middle)
+        )
 
     def input_length(self, criterion: int, window: int) -> int:
         _, s, e = self.posts.windows[window]
@@ -100,7 +104,9 @@ def span_token_range(offsets: np.ndarray, start: int, end: int) -> tuple[int, in
     return (int(hits[0]), int(hits[-1])) if len(hits) else None
 
 
-def build_window_table(pairs: PairSet, builder: InputBuilder, post_indices: Sequence[int]) -> WindowTable:
+def build_window_table(
+    pairs: PairSet, builder: InputBuilder, post_indices: Sequence[int]
+) -> WindowTable:
     """Rows for every window of every pair of the given posts, in post/criterion order."""
     posts = builder.posts
     windows_of: dict[int, list[int]] = {}
@@ -113,23 +119,40 @@ def build_window_table(pairs: PairSet, builder: InputBuilder, post_indices: Sequ
         for c in range(width):
             pair_index = p * width + c
             example = pairs.examples[pair_index]
-            token_spans = [span_token_range(offsets, s, e) for s, e in example.spans]
-            token_spans = [t for t in token_spans if t is not None]
+            token_spans = [
+                t
+                for t in (span_token_range(offsets, s, e) for s, e in example.spans)
+                if t is not None
+            ]
             fits = [_fits_somewhere(t, windows_of[p], posts) for t in token_spans]
             offset = builder.context_offset(c)
             for w in windows_of[p]:
                 _, ws, we = (int(v) for v in posts.windows[w])
                 inside = [t for t in token_spans if ws <= t[0] and t[1] < we]
                 overlaps_unfit = any(
-                    not fit and t[0] < we and t[1] >= ws for t, fit in zip(token_spans, fits, strict=True)
+                    not fit and t[0] < we and t[1] >= ws
+                    for t, fit in zip(token_spans, fits, strict=True)
                 )
                 positive = example.label == 1 and (
                     bool(inside) or overlaps_unfit or not example.spans
                 )
-                start, end = (inside[0][0] - ws + offset, inside[0][1] - ws + offset) if inside else (0, 0)
+                start, end = (
+                    (inside[0][0] - ws + offset, inside[0][1] - ws + offset) if inside else (0, 0)
+                )
                 weight = 0.0 if example.unaligned_evidence and not inside else 1.0
-                rows.append((pair_index, w, c, float(positive), start, end, weight, builder.input_length(c, w)))
-    columns = list(zip(*rows, strict=True)) if rows else [[]] * 8
+                rows.append(
+                    (
+                        pair_index,
+                        w,
+                        c,
+                        float(positive),
+                        start,
+                        end,
+                        weight,
+                        builder.input_length(c, w),
+                    )
+                )
+    columns: list[Sequence] = list(zip(*rows, strict=True)) if rows else [()] * 8
     return WindowTable(
         pair=np.asarray(columns[0], dtype=np.int64),
         window=np.asarray(columns[1], dtype=np.int64),

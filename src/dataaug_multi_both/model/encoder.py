@@ -23,14 +23,16 @@ ALIASES: dict[str, str] = {
 }
 MINILM = "minilm"
 TINY_BERT = "tiny-bert"
-TINY_BERT_SHAPE = {
+TINY_BERT_SHAPE: dict[str, Any] = {
     "hidden_size": 64,
     "num_hidden_layers": 2,
     "num_attention_heads": 2,
     "intermediate_size": 128,
     "max_position_embeddings": 512,
 }
-_ALTERNATIVES = "the embedded models 'minilm' and 'tiny-bert' work offline, as does a local model directory"
+_ALTERNATIVES = (
+    "the embedded models 'minilm' and 'tiny-bert' work offline, as does a local model directory"
+)
 
 
 @dataclass(frozen=True)
@@ -81,14 +83,18 @@ def load_encoder(source: EncoderSource, revision: str) -> Any:
     return _from_pretrained(AutoModel, source, revision, "model", add_pooling_layer=False)
 
 
-def _from_pretrained(factory: Any, source: EncoderSource, revision: str, what: str, **kwargs: Any) -> Any:
+def _from_pretrained(
+    factory: Any, source: EncoderSource, revision: str, what: str, **kwargs: Any
+) -> Any:
     if source.kind != "hub":
         try:
             return factory.from_pretrained(source.resolved, **kwargs)
         except TypeError:
             return factory.from_pretrained(source.resolved)  # some models take no pooling flag
         except (OSError, ValueError) as exc:
-            raise DataLoadError(f"cannot load {what} from {source.resolved}: {_first_line(exc)}") from exc
+            raise DataLoadError(
+                f"cannot load {what} from {source.resolved}: {_first_line(exc)}"
+            ) from exc
     try:  # a copy in the local Hugging Face cache needs no network
         return _hub_call(factory, source.resolved, revision, kwargs, local_files_only=True)
     except (OSError, ValueError):
@@ -111,7 +117,9 @@ def _from_pretrained(factory: Any, source: EncoderSource, revision: str, what: s
 
 def _hub_call(factory: Any, name: str, revision: str, kwargs: dict, local_files_only: bool) -> Any:
     try:
-        return factory.from_pretrained(name, revision=revision, local_files_only=local_files_only, **kwargs)
+        return factory.from_pretrained(
+            name, revision=revision, local_files_only=local_files_only, **kwargs
+        )
     except TypeError:
         return factory.from_pretrained(name, revision=revision, local_files_only=local_files_only)
 

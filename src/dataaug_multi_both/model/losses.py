@@ -51,6 +51,10 @@ def dual_head_loss(
 ) -> LossParts:
     cm = criteria_matcher_loss(output.criteria_logits, targets["label"])
     eb = evidence_binder_loss(
-        output.start_logits, output.end_logits, targets["start"], targets["end"], targets["span_weight"]
+        output.start_logits,
+        output.end_logits,
+        targets["start"],
+        targets["end"],
+        targets["span_weight"],
     )
     return LossParts(weight_criteria * cm + weight_evidence * eb, cm, eb)

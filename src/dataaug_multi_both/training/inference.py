@@ -19,7 +19,11 @@ import torch
 from dataaug_multi_both.data.pairs import PairSet
 from dataaug_multi_both.data.windows import InputBuilder, WindowTable
 from dataaug_multi_both.model.heads import DualHeadModel
-from dataaug_multi_both.training.metrics import Span, criteria_matcher_metrics, evidence_binder_metrics
+from dataaug_multi_both.training.metrics import (
+    Span,
+    criteria_matcher_metrics,
+    evidence_binder_metrics,
+)
 
 
 @dataclass
@@ -70,7 +74,9 @@ def predict(
         batch = {k: v.to(device) for k, v in builder.batch(table, rows).items()}
         with autocast() if autocast else contextlib.nullcontext():
             out = model(**batch)
-        value, i, j, null_score = best_spans(out.start_logits, out.end_logits, batch["span_mask"], max_answer_tokens)
+        value, i, j, null_score = best_spans(
+            out.start_logits, out.end_logits, batch["span_mask"], max_answer_tokens
+        )
         logits = out.criteria_logits.cpu().numpy()
         for k, row in enumerate(rows):
             pair = int(table.pair[row])
@@ -81,8 +87,13 @@ def predict(
                 best[pair] = (float(value[k]), span)
     model.train(was_training)
     post_indices = sorted({p // num_criteria for p in pair_logit})
-    matrix = np.array([[pair_logit[p * num_criteria + c] for c in range(num_criteria)] for p in post_indices])
-    spans = {pair: (best[pair][1] if pair in best and best[pair][0] > null[pair] else None) for pair in pair_logit}
+    matrix = np.array(
+        [[pair_logit[p * num_criteria + c] for c in range(num_criteria)] for p in post_indices]
+    )
+    spans = {
+        pair: (best[pair][1] if pair in best and best[pair][0] > null[pair] else None)
+        for pair in pair_logit
+    }
     return PairPredictions(post_indices, matrix.reshape(len(post_indices), num_criteria), spans)
 
 
@@ -103,9 +114,14 @@ def split_metrics(
     """All metrics of a split, keys `{prefix}/criteria_matcher/*` and `{prefix}/evidence_binder/*`."""
     num_criteria = len(pairs.criteria)
     labels = np.array(
-        [[pairs.examples[p * num_criteria + c].label for c in range(num_criteria)] for p in predictions.post_indices]
+        [
+            [pairs.examples[p * num_criteria + c].label for c in range(num_criteria)]
+            for p in predictions.post_indices
+        ]
     ).reshape(len(predictions.post_indices), num_criteria)
-    metrics, details = criteria_matcher_metrics(labels, predictions.logits, threshold, pairs.criteria)
+    metrics, details = criteria_matcher_metrics(
+        labels, predictions.logits, threshold, pairs.criteria
+    )
     scored = _scorable_pairs(pairs, predictions.post_indices)
     metrics.update(
         evidence_binder_metrics(
@@ -125,5 +141,7 @@ def _scorable_pairs(pairs: PairSet, post_indices: Sequence[int]) -> list[int]:
         p * width + c
         for p in post_indices
         for c in range(width)
-        if not (pairs.examples[p * width + c].label == 1 and not pairs.examples[p * width + c].spans)
+        if not (
+            pairs.examples[p * width + c].label == 1 and not pairs.examples[p * width + c].spans
+        )
     ]

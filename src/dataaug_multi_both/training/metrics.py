@@ -40,7 +40,11 @@ TRAIN_METRIC_NAMES = (
 VAL_METRIC_NAMES = tuple(f"val/criteria_matcher/{m}" for m in CRITERIA_METRICS) + tuple(
     f"val/evidence_binder/{m}" for m in EVIDENCE_METRICS
 )
-SYSTEM_METRIC_NAMES = ("system/epoch_duration_sec", "system/disk_free_gb", "system/checkpoint_size_mb")
+SYSTEM_METRIC_NAMES = (
+    "system/epoch_duration_sec",
+    "system/disk_free_gb",
+    "system/checkpoint_size_mb",
+)
 
 METRIC_ALIASES = {
     "val_f1": "val/criteria_matcher/f1",
@@ -82,7 +86,9 @@ def binary_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))))
 
 
-def binary_auc(labels: Sequence[int], scores: Sequence[float]) -> float | None:
+def binary_auc(
+    labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray
+) -> float | None:
     """ROC AUC (Mann-Whitney U with average ranks for ties); None for a single class."""
     y = np.asarray(labels, dtype=np.int64)
     s = np.asarray(scores, dtype=np.float64)
@@ -132,14 +138,14 @@ def criteria_matcher_metrics(
     predicted = (probs >= threshold).astype(np.int64)
     counts = per_criterion_counts(labels, predicted)
     per_criterion: dict[str, dict[str, float]] = {}
-    for name, c in zip(criteria, counts, strict=True):
-        precision = _ratio(c["tp"], c["tp"] + c["fp"])
-        recall = _ratio(c["tp"], c["tp"] + c["fn"])
+    for name, count in zip(criteria, counts, strict=True):
+        precision = _ratio(count["tp"], count["tp"] + count["fp"])
+        recall = _ratio(count["tp"], count["tp"] + count["fn"])
         per_criterion[name] = {
             "precision": precision,
             "recall": recall,
             "f1": _ratio(2 * precision * recall, precision + recall),
-            "support": c["support"],
+            "support": count["support"],
         }
     aucs, skipped = [], []
     for c, name in enumerate(criteria):
@@ -148,7 +154,9 @@ def criteria_matcher_metrics(
     metrics = {
         "criteria_matcher/loss": binary_cross_entropy(logits.ravel(), labels.ravel()),
         "criteria_matcher/accuracy": float((predicted == labels).mean()),
-        "criteria_matcher/precision": float(np.mean([v["precision"] for v in per_criterion.values()])),
+        "criteria_matcher/precision": float(
+            np.mean([v["precision"] for v in per_criterion.values()])
+        ),
         "criteria_matcher/recall": float(np.mean([v["recall"] for v in per_criterion.values()])),
         "criteria_matcher/f1": float(np.mean([v["f1"] for v in per_criterion.values()])),
         "criteria_matcher/auc": float(np.mean(aucs)) if aucs else math.nan,
@@ -198,7 +206,9 @@ def evidence_binder_metrics(
     if not predictions:
         return {f"evidence_binder/{m}": math.nan for m in EVIDENCE_METRICS}
     rows = [span_scores(p, g, t) for p, g, t in zip(predictions, golds, texts, strict=True)]
-    has_answer = [float((p is not None) == bool(g)) for p, g in zip(predictions, golds, strict=True)]
+    has_answer = [
+        float((p is not None) == bool(g)) for p, g in zip(predictions, golds, strict=True)
+    ]
     metrics = {f"evidence_binder/{k}": float(np.mean([r[k] for r in rows])) for k in rows[0]}
     metrics["evidence_binder/has_answer"] = float(np.mean(has_answer))
     return metrics

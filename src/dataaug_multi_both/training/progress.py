@@ -12,7 +12,15 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 
@@ -25,7 +33,7 @@ class EpochProgress:
         self.started = time.perf_counter()
         self._next_quarter = 1
         self._progress: Progress | None = None
-        self._task = None
+        self._task: TaskID | None = None
 
     def __enter__(self) -> EpochProgress:
         if self.console.is_terminal:
@@ -77,9 +85,13 @@ def _fmt(value: float) -> str:
     return f"{value:.4f}" if abs(value) < 1000 else f"{value:.1f}"
 
 
-def metrics_table(epoch: int, max_epochs: int, metrics: Mapping[str, float], best_metric: str) -> Table:
+def metrics_table(
+    epoch: int, max_epochs: int, metrics: Mapping[str, float], best_metric: str
+) -> Table:
     """Compact table: one row per group (train / val criteria / val evidence / system)."""
-    table = Table(title=f"epoch {epoch}/{max_epochs}", title_justify="left", show_header=True, box=None)
+    table = Table(
+        title=f"epoch {epoch}/{max_epochs}", title_justify="left", show_header=True, box=None
+    )
     table.add_column("group", style="bold")
     table.add_column("metrics")
     groups: dict[str, list[str]] = {}

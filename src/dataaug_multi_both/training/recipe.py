@@ -1,4 +1,4 @@
-"""The training recipe: setup, train, cleanup.
+"""The training recipe: setup, train, save_checkpoint, cleanup.
 
 One `TrainingRecipe` is one training run (a standalone `train` or one HPO trial). Each
 `_setup_<thing>` takes only its own slice of the configuration.
@@ -14,24 +14,45 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
 import torch
 import yaml
 from rich.console import Console
 
+from dataaug_multi_both.checkpointing import format as ckpt
 from dataaug_multi_both.checkpointing.atomic import atomic_write_text
+from dataaug_multi_both.checkpointing.checkpointer import Checkpointer
+from dataaug_multi_both.checkpointing.manifest import CheckpointRecord
+from dataaug_multi_both.checkpointing.policy import RESUME, is_new_best
+from dataaug_multi_both.checkpointing.store import CheckpointStore
 from dataaug_multi_both.config.schema import ModelConfig, TrainConfig, TrainerConfig
 from dataaug_multi_both.data.pipeline import PreparedData, prepare_data
 from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
-from dataaug_multi_both.errors import TrainingError
+from dataaug_multi_both.errors import Interrupted, TrainingError
 from dataaug_multi_both.model.encoder import load_encoder, load_tokenizer, resolve_model_id
 from dataaug_multi_both.model.heads import DualHeadModel
 from dataaug_multi_both.model.losses import dual_head_loss
 from dataaug_multi_both.training.inference import predict, split_metrics
+from dataaug_multi_both.training.interrupt import StopRequest
 from dataaug_multi_both.training.metrics import resolve_metric_name
 from dataaug_multi_both.training.progress import epoch_progress, metrics_table
 from dataaug_multi_both.training.run_log import RunLog
+from dataaug_multi_both.training.run_state import (
+    ResumePoint,
+    reconcile_run_log,
+    require_same_training_config,
+    select_resume_checkpoint,
+    training_config_hash,
+    trial_dir_of,
+)
 from dataaug_multi_both.training.schedule import linear_warmup_decay, warmup_steps_for
-from dataaug_multi_both.training.seeding import epoch_generator, seed_everything
+from dataaug_multi_both.training.seeding import (
+    capture_rng_state,
+    epoch_generator,
+    restore_rng_state,
+    seed_everything,
+)
 
 
 @dataclass
@@ -73,20 +94,33 @@ class TrainingRecipe:
         self.options = options
         self.console = options.console
         self.metric_name = resolve_metric_name(config.trainer.optimization_metric)
-        self.history: list[dict[str, float]] = []
+        self.history: list[dict[str, Any]] = []
         self.epoch = 0  # epochs finished
         self.global_step = 0  # optimizer steps taken
+        self.checkpointer: Checkpointer | None = None
+        self.resume: ResumePoint | None = None
+        self.mlflow_run_id: str | None = None
+        self._unsaved_state: dict[str, Any] | None = None  # last finished epoch, if not on disk
+        self.stop = StopRequest()
 
     # ----------------------------------------------------------------- setup
     def setup(self) -> None:
         quiet_hugging_face()
+        if self.options.resume_from is not None:
+            self.resume = select_resume_checkpoint(self.options.resume_from)
+            for warning in self.resume.warnings:
+                self.console.print(f"warning: {warning}", highlight=False)
+            require_same_training_config(self.config.to_dict(), self.resume.payload[ckpt.CONFIG])
         self._setup_runtime(self.config.trainer)
         seed_everything(self.config.seeds)
         self._setup_run_dir()
+        self._setup_checkpointing()
         self._setup_tokenizer(self.config.model)
         self._setup_data()
         self._setup_model(self.config.model)
         self._setup_optimizer(self.config.trainer)
+        if self.resume is not None:
+            self._restore(self.resume.payload)
 
     def _setup_runtime(self, trainer: TrainerConfig) -> None:
         if trainer.num_threads:
@@ -100,20 +134,47 @@ class TrainingRecipe:
         self.amp_dtype = torch.bfloat16 if trainer.precision == "bf16" else torch.float16
         self.use_amp = trainer.mixed_precision and self.device.type == "cuda"
         if trainer.mixed_precision and not self.use_amp:
-            self.console.print("note: trainer.mixed_precision has no effect on CPU; training in fp32", highlight=False)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
+            self.console.print(
+                "note: trainer.mixed_precision has no effect on CPU; training in fp32"
+            )
+        self.scaler = torch.amp.GradScaler(
+            "cuda", enabled=self.use_amp and self.amp_dtype == torch.float16
+        )
 
     def _setup_run_dir(self) -> None:
-        output = self.config.output
-        self.trial_id = output.trial_id or new_trial_id()
-        self.experiments_dir = Path(output.experiments_dir).resolve()
-        self.trial_dir = self.experiments_dir / f"trial_{self.trial_id}"
-        self.checkpoint_dir = (self.options.checkpoint_dir or self.trial_dir / "checkpoints").resolve()
+        if self.resume is not None:  # the same trial directory and log continue
+            self.trial_id = str(self.resume.payload[ckpt.TRIAL_ID])
+            self.trial_dir = trial_dir_of(self.resume.path)
+            default_checkpoints = self.resume.path.resolve().parent
+        else:
+            self.trial_id = self.config.output.trial_id or new_trial_id()
+            self.trial_dir = (
+                Path(self.config.output.experiments_dir).resolve() / f"trial_{self.trial_id}"
+            )
+            default_checkpoints = self.trial_dir / "checkpoints"
+        self.experiments_dir = self.trial_dir.parent
+        self.checkpoint_dir = (self.options.checkpoint_dir or default_checkpoints).resolve()
         self.trial_dir.mkdir(parents=True, exist_ok=True)
         self.log = RunLog(self.trial_dir / "logs" / "train.jsonl")
         resolved = yaml.safe_dump(self.config.to_dict(), sort_keys=False)
         atomic_write_text(self.trial_dir / "config.yaml", resolved)
-        self.console.print(f"run directory: {self.trial_dir}", highlight=False)
+        self.console.print(f"run directory: {self.trial_dir}")
+
+    def _setup_checkpointing(self) -> None:
+        if self.options.dry_run:
+            return
+        store = CheckpointStore(
+            self.checkpoint_dir, self.trial_id, self.metric_name, self.trial_dir
+        )
+        for path in store.remove_stray_temp_files():
+            self.log.write("checkpoint", action="removed_temp_file", file=path.name)
+        self.checkpointer = Checkpointer(store, self.config.retention, self._report_checkpoint)
+
+    def _report_checkpoint(self, action: str, **fields: Any) -> None:
+        epoch = fields.pop("epoch", None)
+        self.log.write("checkpoint", epoch=epoch, action=action, **fields)
+        if action == "warning":
+            self.console.print(f"warning: {fields['message']}")
 
     def _setup_tokenizer(self, model: ModelConfig) -> None:
         self.encoder_source = resolve_model_id(model.model_id)
@@ -125,7 +186,11 @@ class TrainingRecipe:
         split = self.options.split
         if split is None and manifest_path.is_file():
             split = SplitManifest.read(manifest_path)
-        cache_dir = Path(dataset.cache_dir) if dataset.cache_dir else self.experiments_dir / ".cache" / "features"
+        cache_dir = (
+            Path(dataset.cache_dir)
+            if dataset.cache_dir
+            else self.experiments_dir / ".cache" / "features"
+        )
         seed = self.config.seeds.python
         assert seed is not None
         self.data: PreparedData = prepare_data(
@@ -134,30 +199,39 @@ class TrainingRecipe:
         atomic_write_text(manifest_path, json.dumps(self.data.split.to_dict(), indent=1))
         report = self.data.pairs.report.as_dict()
         sizes = {k: self.data.split_sizes(k) for k in ("train", "validation", "test")}
-        self.log.write("data", alignment=report, splits=sizes, feature_cache_hit=self.data.cache_hit)
+        if self.resume is None:
+            self.log.write(
+                "data", alignment=report, splits=sizes, feature_cache_hit=self.data.cache_hit
+            )
         self.console.print(
             "alignment of status-1 evidence: "
             + ", ".join(f"{k} {report[k]}" for k in ("exact", "normalised", "fuzzy", "unaligned"))
-            + f" (special-case rows {report['special_case_rows']}, duplicate rows {report['duplicate_rows']})",
-            highlight=False,
+            + f" (special-case rows {report['special_case_rows']}, duplicate rows {report['duplicate_rows']})"
         )
         self.console.print(
             "splits (posts/pairs/windows): "
-            + ", ".join(f"{k} {v['posts']}/{v['pairs']}/{v['windows']}" for k, v in sizes.items()),
-            highlight=False,
+            + ", ".join(f"{k} {v['posts']}/{v['pairs']}/{v['windows']}" for k, v in sizes.items())
         )
 
     def _setup_model(self, model: ModelConfig) -> None:
         encoder = load_encoder(self.encoder_source, model.revision)
-        self.model = DualHeadModel(encoder, model.dropout).to(self.device)
+        self.model = DualHeadModel(encoder, model.dropout, model.pooling)
+        self.model.set_criteria_prior(float(self.data.tables["train"].label.mean()))
+        self.model.to(self.device)
         self.num_parameters = sum(p.numel() for p in self.model.parameters())
 
     def _setup_optimizer(self, trainer: TrainerConfig) -> None:
-        decay, no_decay = [], []
+        decay: list[torch.nn.Parameter] = []
+        no_decay: list[torch.nn.Parameter] = []
         for name, param in self.model.named_parameters():
-            (no_decay if param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(param)
+            (
+                no_decay if param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay
+            ).append(param)
         self.optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": trainer.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            [
+                {"params": decay, "weight_decay": trainer.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
             lr=trainer.learning_rate,
         )
         batches = math.ceil(len(self.data.tables["train"]) / trainer.batch_size)
@@ -168,29 +242,162 @@ class TrainingRecipe:
             self.optimizer, lambda step: linear_warmup_decay(step, warmup, total)
         )
 
+    # ------------------------------------------------------------ run state
+    def _state(self, metrics: dict[str, Any], copy: bool) -> dict[str, Any]:
+        """The resume payload of the epoch just finished; `copy` snapshots every tensor to
+        the CPU (needed when the payload must outlive further training steps)."""
+
+        def cpu(value: Any) -> Any:
+            return _to_cpu(value) if copy or self.device.type != "cpu" else value
+
+        return {
+            ckpt.FORMAT_VERSION: ckpt.CURRENT_FORMAT,
+            ckpt.KIND: RESUME,
+            ckpt.EPOCH: self.epoch,
+            ckpt.GLOBAL_STEP: self.global_step,
+            ckpt.MODEL: cpu(self.model.state_dict()),
+            ckpt.MODEL_ARGS: {
+                "model_id": self.config.model.model_id,
+                "revision": self.config.model.revision,
+                "encoder_config": json.dumps(self.model.encoder.config.to_dict(), default=str),
+            },
+            ckpt.OPTIMIZER: cpu(self.optimizer.state_dict()),
+            ckpt.SCHEDULER: self.scheduler.state_dict(),
+            ckpt.SCALER: self.scaler.state_dict(),
+            ckpt.RNG: capture_rng_state(),
+            ckpt.MLFLOW_RUN_ID: self.mlflow_run_id,
+            ckpt.CONFIG: self.config.to_dict(),
+            ckpt.CONFIG_HASH: training_config_hash(self.config.to_dict()),
+            ckpt.METRICS: dict(metrics),
+            ckpt.TRIAL_ID: self.trial_id,
+            ckpt.TRIAL_DIR: str(self.trial_dir),
+            ckpt.WEIGHTS_DTYPE: "float32",
+        }
+
+    def _restore(self, payload: dict[str, Any]) -> None:
+        self.model.load_state_dict(payload[ckpt.MODEL])
+        self.optimizer.load_state_dict(payload[ckpt.OPTIMIZER])
+        self.scheduler.load_state_dict(payload[ckpt.SCHEDULER])
+        self.scaler.load_state_dict(payload[ckpt.SCALER])
+        self.epoch = int(payload[ckpt.EPOCH])
+        self.global_step = int(payload[ckpt.GLOBAL_STEP])
+        self.mlflow_run_id = payload.get(ckpt.MLFLOW_RUN_ID)
+        restore_rng_state(payload[ckpt.RNG])
+        manifest = self.checkpointer.store.manifest if self.checkpointer else None
+        records = self.log.records()
+        if manifest is not None:
+            records, replayed = reconcile_run_log(records, self.epoch, manifest)
+            self.log.rewrite(records)
+        else:
+            replayed = []
+        self.history = [
+            r["metrics"]
+            for r in sorted(records, key=lambda r: r["epoch"] or 0)
+            if r["event"] == "epoch_end"
+        ]
+        self.log.write(
+            "resume",
+            epoch=self.epoch,
+            step=self.global_step,
+            checkpoint=str(self.resume.path if self.resume else ""),
+            replayed_epochs=replayed,
+        )
+        self.console.print(
+            f"resumed from {self.resume.path if self.resume else ''} at epoch {self.epoch}"
+            + (f"; replaying epoch(s) {', '.join(map(str, replayed))}" if replayed else "")
+        )
+
     # ----------------------------------------------------------------- train
     def train(self) -> TrainingResult:
         trainer = self.config.trainer
-        self.log.write(
-            "run_start",
-            epoch=self.epoch,
-            step=self.global_step,
-            trial_id=self.trial_id,
-            model_id=self.config.model.model_id,
-            parameters=self.num_parameters,
-            device=str(self.device),
-        )
-        while self.epoch < trainer.max_epochs:
-            started = time.perf_counter()
-            train_metrics = self._train_epoch(self.epoch + 1)
-            metrics = {**train_metrics, **self._evaluate()}
-            self.epoch += 1
-            metrics["system/epoch_duration_sec"] = time.perf_counter() - started
-            metrics["system/disk_free_gb"] = shutil.disk_usage(self.trial_dir).free / 1e9
-            self.history.append(metrics)
-            self.log.write("epoch_end", epoch=self.epoch, step=self.global_step, metrics=metrics)
-            self.console.print(metrics_table(self.epoch, trainer.max_epochs, metrics, self.metric_name))
+        if self.resume is None:
+            self.log.write(
+                "run_start",
+                epoch=self.epoch,
+                step=self.global_step,
+                trial_id=self.trial_id,
+                model_id=self.config.model.model_id,
+                parameters=self.num_parameters,
+                device=str(self.device),
+            )
+        with StopRequest() as stop:
+            self.stop = stop
+            while self.epoch < trainer.max_epochs:
+                started = time.perf_counter()
+                train_metrics = self._train_epoch(self.epoch + 1)
+                metrics = {**train_metrics, **self._evaluate()}
+                self.epoch += 1
+                metrics["system/epoch_duration_sec"] = time.perf_counter() - started
+                metrics["system/disk_free_gb"] = shutil.disk_usage(self.trial_dir).free / 1e9
+                record = self.save_checkpoint(metrics)
+                if record is not None:
+                    metrics["system/checkpoint_size_mb"] = record.size_bytes / 1e6
+                self.history.append(metrics)
+                self.log.write(
+                    "epoch_end", epoch=self.epoch, step=self.global_step, metrics=metrics
+                )
+                self.console.print(
+                    metrics_table(self.epoch, trainer.max_epochs, metrics, self.metric_name)
+                )
+                if stop.requested:
+                    self._stop_safely()
         return self._result()
+
+    def save_checkpoint(self, metrics: dict[str, Any]) -> CheckpointRecord | None:
+        """Save the epoch just finished if the retention policy asks for it."""
+        if self.checkpointer is None:
+            return None
+        value = metrics.get(self.metric_name)
+        best = is_new_best(value, [h.get(self.metric_name) for h in self.history])
+        final = self.epoch == self.config.trainer.max_epochs
+        record = self.checkpointer.save_epoch(
+            self.epoch,
+            self.global_step,
+            value,
+            metrics,
+            best,
+            final,
+            lambda: self._state(metrics, copy=False),
+            self.num_parameters * 12,  # fp32 weights + AdamW's two moments
+        )
+        # not saved (min_interval_epochs > 1): keep a snapshot in memory so that an interrupt
+        # can still write the last finished epoch
+        self._unsaved_state = None if record is not None else self._state(metrics, copy=True)
+        return record
+
+    def _stop_safely(self) -> None:
+        """After SIGINT/SIGTERM: make sure the last finished epoch is on disk as a resume
+        checkpoint, then stop with a message that says how to resume."""
+        if self.checkpointer is None:
+            raise Interrupted(
+                f"interrupted by {self.stop.name} after epoch {self.epoch} (--dry-run: nothing saved)"
+            )
+        if self._unsaved_state is not None:
+            metrics = self._unsaved_state[ckpt.METRICS]
+            self.checkpointer.store.save(
+                self._unsaved_state,
+                self.epoch,
+                self.global_step,
+                metrics.get(self.metric_name),
+                metrics,
+            )
+            self.checkpointer.apply_policy()
+        manifest = self.checkpointer.store.manifest
+        latest = max(
+            (r for r in manifest.retained() if r.kind == RESUME),
+            key=lambda r: r.epoch,
+            default=None,
+        )
+        where = self.checkpoint_dir / latest.file if latest else self.checkpoint_dir
+        self.log.write(
+            "interrupted", epoch=self.epoch, step=self.global_step, signal=self.stop.name
+        )
+        error = Interrupted(
+            f"interrupted by {self.stop.name}; epoch {self.epoch} is saved. Resume with: "
+            f"python -m dataaug_multi_both.cli.train --resume-from {where}"
+        )
+        error.exit_code = 128 + (self.stop.signum or 2)
+        raise error
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.use_amp:
@@ -201,19 +408,34 @@ class TrainingRecipe:
         trainer = self.config.trainer
         weights = self.config.model.task_weights
         table = self.data.tables["train"]
-        order = torch.randperm(len(table), generator=epoch_generator(self.config.seeds.torch or 0, epoch))
-        batches = [order[i : i + trainer.batch_size].tolist() for i in range(0, len(order), trainer.batch_size)]
+        order = torch.randperm(
+            len(table), generator=epoch_generator(self.config.seeds.torch or 0, epoch)
+        )
+        batches = [
+            order[i : i + trainer.batch_size].tolist()
+            for i in range(0, len(order), trainer.batch_size)
+        ]
         accumulation = trainer.gradient_accumulation_steps
-        sums = {"cm": 0.0, "eb": 0.0, "correct": 0.0, "rows": 0}
+        sums = {"cm": 0.0, "eb": 0.0, "correct": 0.0, "rows": 0.0}
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        with epoch_progress(self.console, f"epoch {epoch}/{trainer.max_epochs}", len(batches)) as bar:
+        with epoch_progress(
+            self.console, f"epoch {epoch}/{trainer.max_epochs}", len(batches)
+        ) as bar:
             for index, rows in enumerate(batches):
-                batch = {k: v.to(self.device) for k, v in self.data.builder.batch(table, rows).items()}
-                targets = {k: v.to(self.device) for k, v in self.data.builder.targets(table, rows).items()}
+                if self.stop.requested:
+                    self._stop_safely()
+                batch = {
+                    k: v.to(self.device) for k, v in self.data.builder.batch(table, rows).items()
+                }
+                targets = {
+                    k: v.to(self.device) for k, v in self.data.builder.targets(table, rows).items()
+                }
                 with self._autocast():
                     output = self.model(**batch)
-                loss = dual_head_loss(output, targets, weights.criteria_matcher, weights.evidence_binder)
+                loss = dual_head_loss(
+                    output, targets, weights.criteria_matcher, weights.evidence_binder
+                )
                 self._require_finite(loss.total, epoch)
                 self.scaler.scale(loss.total / accumulation).backward()
                 if (index + 1) % accumulation == 0 or index + 1 == len(batches):
@@ -225,7 +447,7 @@ class TrainingRecipe:
                 sums["correct"] += float((predicted == targets["label"]).sum())
                 sums["rows"] += n
                 bar.advance(float(loss.total.detach()))
-        rows_seen = max(1, int(sums["rows"]))
+        rows_seen = max(1.0, sums["rows"])
         return {
             "train/criteria_matcher/loss": sums["cm"] / rows_seen,
             "train/criteria_matcher/accuracy": sums["correct"] / rows_seen,
@@ -262,18 +484,32 @@ class TrainingRecipe:
             trainer.max_answer_tokens,
             self._autocast,
         )
-        metrics, _ = split_metrics(predictions, self.data.pairs, trainer.decision_threshold, prefix="val")
+        metrics, _ = split_metrics(
+            predictions, self.data.pairs, trainer.decision_threshold, prefix="val"
+        )
         return metrics
 
     def _result(self) -> TrainingResult:
-        values = [h.get(self.metric_name, math.nan) for h in self.history]
-        finite = [(v, -i) for i, v in enumerate(values) if not math.isnan(v)]
+        values = [h.get(self.metric_name) for h in self.history]
+        finite = [(v, -i) for i, v in enumerate(values) if v is not None and not math.isnan(v)]
         best_value, neg_index = max(finite) if finite else (math.nan, 0)
-        return TrainingResult(self.trial_dir, self.metric_name, best_value, -neg_index + 1, self.history)
+        return TrainingResult(
+            self.trial_dir, self.metric_name, best_value, -neg_index + 1, self.history
+        )
 
     # --------------------------------------------------------------- cleanup
     def cleanup(self) -> None:
         self.log.write("run_end", epoch=self.epoch, step=self.global_step)
+
+
+def _to_cpu(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_cpu(v) for v in value]
+    return value
 
 
 def run_training(config: TrainConfig, options: RunOptions) -> TrainingResult:
@@ -283,4 +519,3 @@ def run_training(config: TrainConfig, options: RunOptions) -> TrainingResult:
         return recipe.train()
     finally:
         recipe.cleanup()
-

@@ -36,7 +36,12 @@ class RunLog:
         metrics: dict[str, float] | None = None,
         **fields: Any,
     ) -> None:
-        record: dict[str, Any] = {"timestamp": time.time(), "event": event, "epoch": epoch, "step": step}
+        record: dict[str, Any] = {
+            "timestamp": time.time(),
+            "event": event,
+            "epoch": epoch,
+            "step": step,
+        }
         if metrics is not None:
             record["metrics"] = metrics
         record.update(fields)
@@ -45,6 +50,12 @@ class RunLog:
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
+
+    def rewrite(self, records: list[dict[str, Any]]) -> None:
+        """Replace the whole log atomically (used when a resume drops unconfirmed epochs)."""
+        from dataaug_multi_both.checkpointing.atomic import atomic_write_text
+
+        atomic_write_text(self.path, "".join(json.dumps(_plain(r)) + "\n" for r in records))
 
     def records(self) -> list[dict[str, Any]]:
         """Every complete line (a torn last line from a crash is skipped)."""

@@ -17,7 +17,9 @@ def seed_everything(seeds: SeedsConfig) -> None:
     np.random.seed(seeds.numpy)
     torch.manual_seed(seeds.torch)
     if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seeds.torch_cuda if seeds.torch_cuda is not None else seeds.torch)
+        torch.cuda.manual_seed_all(
+            seeds.torch_cuda if seeds.torch_cuda is not None else seeds.torch
+        )
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -32,7 +34,11 @@ def capture_rng_state() -> dict[str, Any]:
     version, state, gauss = random.getstate()
     np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
     captured: dict[str, Any] = {
-        "python": {"version": version, "state": torch.tensor(state, dtype=torch.int64), "gauss": gauss},
+        "python": {
+            "version": version,
+            "state": torch.tensor(state, dtype=torch.int64),
+            "gauss": gauss,
+        },
         "numpy": {
             "name": np_name,
             "keys": torch.from_numpy(np.asarray(np_keys, dtype=np.int64)),

@@ -18,7 +18,9 @@ def test_bundled_train_yaml_has_every_key_and_validates() -> None:
     assert (config.retention.keep_last_n, config.retention.keep_best_k_max) == (1, 2)
 
 
-def test_default_path_falls_back_to_the_bundled_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_path_falls_back_to_the_bundled_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)  # no configs/train.yaml here
     assert load_train_config(None, [], {}).trainer.max_epochs == 10
 
@@ -38,7 +40,9 @@ def test_precedence_file_then_overrides_then_flags() -> None:
 
 
 def test_explicit_seed_in_config_is_kept() -> None:
-    config = load_train_config(str(bundled_config_path("train.yaml")), ["seeds.numpy=9"], {}, seed=1)
+    config = load_train_config(
+        str(bundled_config_path("train.yaml")), ["seeds.numpy=9"], {}, seed=1
+    )
     assert (config.seeds.python, config.seeds.numpy) == (1, 9)
 
 

@@ -12,7 +12,15 @@ TEXT = "I can't sleep. I sleep fine on weekends. I feel worthless."
 def tables(rows: list[tuple]) -> object:
     posts = pd.DataFrame({"post_id": ["a", "b"], "text": [TEXT, "Nothing here."]})
     annotations = pd.DataFrame(
-        rows, columns=["post_id", "sentence_id", "sentence_text", "DSM5_symptom", "status", "explanation"]
+        rows,
+        columns=[
+            "post_id",
+            "sentence_id",
+            "sentence_text",
+            "DSM5_symptom",
+            "status",
+            "explanation",
+        ],
     )
     return normalise_tables(posts, annotations, "test")
 
@@ -53,6 +61,8 @@ def test_exact_duplicate_rows_counted_once() -> None:
 
 
 def test_unaligned_evidence_keeps_label() -> None:
-    pairs = build_pairs(tables([("a", "s_1_0_0", "Completely different words here.", "ANHEDONIA", 1, "x")]), 9, 0.8)
+    pairs = build_pairs(
+        tables([("a", "s_1_0_0", "Completely different words here.", "ANHEDONIA", 1, "x")]), 9, 0.8
+    )
     example = pairs.examples[SYMPTOMS.index("ANHEDONIA")]
     assert example.label == 1 and example.spans == () and example.unaligned_evidence

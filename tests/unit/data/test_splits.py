@@ -23,7 +23,11 @@ def test_grouped_split_has_no_leak_and_covers_everything() -> None:
     assert set().union(*sets) == set(ids)
     assert not (sets[0] & sets[1]) and not (sets[0] & sets[2]) and not (sets[1] & sets[2])
     sizes = split.sizes()
-    assert 230 <= sizes["train"] <= 250 and 20 <= sizes["validation"] <= 40 and 20 <= sizes["test"] <= 40
+    assert (
+        230 <= sizes["train"] <= 250
+        and 20 <= sizes["validation"] <= 40
+        and 20 <= sizes["test"] <= 40
+    )
 
 
 def test_split_is_deterministic_and_seeded() -> None:
@@ -55,7 +59,11 @@ def test_too_few_posts() -> None:
 
 
 def test_dataset_own_splits() -> None:
-    split = split_from_dataset({"a": "tr", "b": "dev", "c": "te"}, {"train": "tr", "validation": "dev", "test": "te"}, "f")
+    split = split_from_dataset(
+        {"a": "tr", "b": "dev", "c": "te"}, {"train": "tr", "validation": "dev", "test": "te"}, "f"
+    )
     assert split.post_ids == {"train": ("a",), "validation": ("b",), "test": ("c",)}
     with pytest.raises(DataLoadError, match="no split named dev"):
-        split_from_dataset({"a": "tr", "c": "te"}, {"train": "tr", "validation": "dev", "test": "te"}, "f")
+        split_from_dataset(
+            {"a": "tr", "c": "te"}, {"train": "tr", "validation": "dev", "test": "te"}, "f"
+        )

@@ -23,7 +23,9 @@ ANNOTATIONS = pd.DataFrame(
 )
 
 
-def write(directory: Path, posts: pd.DataFrame, annotations: pd.DataFrame, suffix: str = ".csv") -> Path:
+def write(
+    directory: Path, posts: pd.DataFrame, annotations: pd.DataFrame, suffix: str = ".csv"
+) -> Path:
     for stem, frame in (("redsm5_posts", posts), ("redsm5_annotations", annotations)):
         path = directory / f"{stem}{suffix}"
         if suffix == ".csv":
@@ -42,7 +44,9 @@ def test_local_directory_formats(tmp_path: Path, suffix: str) -> None:
     assert int(tables.annotations["status"].iloc[0]) == 1
 
 
-def expect_error(tmp_path: Path, posts: pd.DataFrame, annotations: pd.DataFrame, *fragments: str) -> None:
+def expect_error(
+    tmp_path: Path, posts: pd.DataFrame, annotations: pd.DataFrame, *fragments: str
+) -> None:
     with pytest.raises(DataLoadError) as err:
         load_tables(str(write(tmp_path, posts, annotations)), "main", 10, 0)
     for fragment in fragments:
@@ -60,11 +64,15 @@ def test_unknown_symptom_is_named(tmp_path: Path) -> None:
 
 
 def test_duplicate_post_ids(tmp_path: Path) -> None:
-    expect_error(tmp_path, pd.concat([POSTS, POSTS.iloc[:1]]), ANNOTATIONS, "duplicate post ids", "p1")
+    expect_error(
+        tmp_path, pd.concat([POSTS, POSTS.iloc[:1]]), ANNOTATIONS, "duplicate post ids", "p1"
+    )
 
 
 def test_annotation_for_missing_post(tmp_path: Path) -> None:
-    expect_error(tmp_path, POSTS, ANNOTATIONS.assign(post_id=["p9"]), "posts that do not exist", "p9")
+    expect_error(
+        tmp_path, POSTS, ANNOTATIONS.assign(post_id=["p9"]), "posts that do not exist", "p9"
+    )
 
 
 def test_bad_status(tmp_path: Path) -> None:

@@ -43,7 +43,14 @@ def build(tokenizer: Any, max_length: int = 64, stride: int = 16) -> tuple[Any, 
     posts = pd.DataFrame({"post_id": ["long"], "text": [LONG_POST]})
     ann = pd.DataFrame(
         [("long", "s_0_0_60", EVIDENCE, "SUICIDAL_THOUGHTS", 1, "x")],
-        columns=["post_id", "sentence_id", "sentence_text", "DSM5_symptom", "status", "explanation"],
+        columns=[
+            "post_id",
+            "sentence_id",
+            "sentence_text",
+            "DSM5_symptom",
+            "status",
+            "explanation",
+        ],
     )
     pairs = build_pairs(normalise_tables(posts, ann, "t"), 9, 0.8)
     template = PairTemplate.from_tokenizer(tokenizer)

@@ -1,0 +1,146 @@
+"""Per-epoch checkpointing of one trial: when to save, free-space checks, and applying the
+retention policy right after each save. Every decision is reported through `report`
+(saved / slimmed / deleted, with bytes) so that the run log records it."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dataaug_multi_both.checkpointing.manifest import CheckpointRecord
+from dataaug_multi_both.checkpointing.policy import RESUME, decide, over_budget, should_save
+from dataaug_multi_both.checkpointing.store import CheckpointStore
+from dataaug_multi_both.config.schema import RetentionConfig
+from dataaug_multi_both.errors import StorageError
+
+Report = Callable[..., None]  # report(action, **fields)
+DTYPES = {"float32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class DiskUsage:
+    free: int
+    total: int
+
+
+def disk_usage(path: Path) -> DiskUsage:
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    usage = shutil.disk_usage(probe)
+    return DiskUsage(usage.free, usage.total)
+
+
+class Checkpointer:
+    def __init__(self, store: CheckpointStore, retention: RetentionConfig, report: Report) -> None:
+        self.store = store
+        self.retention = retention
+        self.report = report
+
+    @property
+    def last_saved_epoch(self) -> int | None:
+        saved = [r.epoch for r in self.store.manifest.records]
+        return max(saved) if saved else None
+
+    def estimate_bytes(self, fallback: int) -> int:
+        """Size of the next save: the last save's size, or `fallback` before the first."""
+        resume = [r.size_bytes for r in self.store.manifest.records if r.kind == RESUME]
+        return resume[-1] if resume else fallback
+
+    def save_epoch(
+        self,
+        epoch: int,
+        step: int,
+        metric_value: float | None,
+        metrics: dict[str, Any],
+        is_new_best: bool,
+        is_final: bool,
+        build_payload: Callable[[], dict[str, Any]],
+        estimate_fallback: int,
+    ) -> CheckpointRecord | None:
+        """Save epoch `epoch` if the policy asks for it, then apply retention."""
+        if not should_save(
+            epoch, self.last_saved_epoch, is_new_best, is_final, self.retention.min_interval_epochs
+        ):
+            return None
+        self._ensure_space(self.estimate_bytes(estimate_fallback), epoch)
+        record = self.store.save(build_payload(), epoch, step, metric_value, metrics)
+        self.report(
+            "saved", file=record.file, epoch=epoch, bytes=record.size_bytes, kind=record.kind
+        )
+        self.apply_policy()
+        return record
+
+    def apply_policy(self) -> int:
+        """Keep-last-N / keep-best-K, then the size cap; returns bytes freed."""
+        manifest = self.store.manifest
+        decision = decide(
+            [r.facts() for r in manifest.retained()],
+            self.retention.keep_last_n,
+            self.retention.keep_best_k,
+        )
+        freed = 0
+        for record in list(manifest.retained()):
+            if record.epoch in decision.delete:
+                freed += self._delete(record, "policy")
+            elif record.epoch in decision.slim and record.kind == RESUME:
+                saved = self.store.slim(record, DTYPES[self.retention.best_dtype])
+                freed += saved
+                self.report(
+                    "slimmed",
+                    file=record.file,
+                    epoch=record.epoch,
+                    bytes=record.size_bytes,
+                    freed=saved,
+                )
+        cap = self.retention.max_total_size_gb * 1e9
+        doomed, still_over = over_budget([r.facts() for r in manifest.retained()], cap)
+        for record in list(manifest.retained()):
+            if record.epoch in doomed:
+                freed += self._delete(record, "size cap")
+        if still_over:
+            self.report(
+                "warning",
+                message=f"best + latest checkpoints ({manifest.total_bytes() / 1e9:.2f} GB) exceed "
+                f"retention.max_total_size_gb={self.retention.max_total_size_gb}; keeping both",
+            )
+        return freed
+
+    def keep_only_best_and_latest(self) -> int:
+        doomed, _ = over_budget([r.facts() for r in self.store.manifest.retained()], 0)
+        return sum(
+            self._delete(r, "disk space")
+            for r in list(self.store.manifest.retained())
+            if r.epoch in doomed
+        )
+
+    def _delete(self, record: CheckpointRecord, reason: str) -> int:
+        freed = self.store.delete(record)
+        self.report("deleted", file=record.file, epoch=record.epoch, bytes=freed, reason=reason)
+        return freed
+
+    def _ensure_space(self, estimate: int, epoch: int) -> None:
+        """Free space after the save must stay above the threshold; drop all but best + latest
+        first if needed, else StorageError (exit 4) before anything is written."""
+        if self._fits(estimate):
+            return
+        self.keep_only_best_and_latest()
+        if self._fits(estimate):
+            return
+        usage = disk_usage(self.store.directory)
+        raise StorageError(
+            f"not enough disk space to save the epoch {epoch} checkpoint in {self.store.directory}: "
+            f"{usage.free / 1e9:.3f} GB free of {usage.total / 1e9:.3f} GB, the threshold is "
+            f"{self.retention.disk_space_threshold_percent}% and the checkpoint needs about "
+            f"{estimate / 1e6:.1f} MB"
+        )
+
+    def _fits(self, estimate: int) -> bool:
+        usage = disk_usage(self.store.directory)
+        left = usage.free - estimate
+        return left > 0 and left / usage.total * 100 >= self.retention.disk_space_threshold_percent

@@ -1,0 +1,131 @@
+"""The checkpoint directory on disk: atomic writes, the manifest, slimming, deletion,
+SHA256 verification. The only module that deletes checkpoint files."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+import torch
+
+from dataaug_multi_both.checkpointing.atomic import (
+    TEMP_MARKER,
+    HashingWriter,
+    atomic_write,
+    remove_quietly,
+)
+from dataaug_multi_both.checkpointing.format import KIND, slim_payload
+from dataaug_multi_both.checkpointing.manifest import CheckpointManifest, CheckpointRecord
+from dataaug_multi_both.checkpointing.policy import WEIGHTS_ONLY
+from dataaug_multi_both.errors import StorageError
+
+_CHUNK = 1 << 20
+
+
+def _torch_save(payload: dict[str, Any]) -> Callable[[HashingWriter], None]:
+    def produce(writer: HashingWriter) -> None:
+        torch.save(payload, cast(BinaryIO, writer))  # torch only calls write() and flush()
+
+    return produce
+
+
+def checkpoint_name(epoch: int) -> str:
+    return f"epoch_{epoch:03d}.pt"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint with `weights_only=True`; unreadable files are a StorageError."""
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError, pickle errors, EOFError, ...
+        raise StorageError(f"checkpoint {path} is unreadable: {type(exc).__name__}") from exc
+    if not isinstance(payload, dict) or KIND not in payload:
+        raise StorageError(f"{path} is not a dataaug-multi-both checkpoint")
+    return payload
+
+
+class CheckpointStore:
+    def __init__(self, directory: Path, trial_id: str, metric_name: str, trial_dir: Path) -> None:
+        self.directory = directory
+        self.manifest = CheckpointManifest.read(directory) or CheckpointManifest(
+            trial_id, metric_name, str(trial_dir)
+        )
+
+    def path_of(self, record: CheckpointRecord) -> Path:
+        return self.directory / record.file
+
+    def remove_stray_temp_files(self) -> list[Path]:
+        """Temp files of writes interrupted by a crash (never a finished checkpoint)."""
+        if not self.directory.is_dir():
+            return []
+        stray = [p for p in self.directory.iterdir() if TEMP_MARKER in p.name and p.is_file()]
+        for path in stray:
+            remove_quietly(path)
+        return stray
+
+    def save(
+        self,
+        payload: dict[str, Any],
+        epoch: int,
+        step: int,
+        metric_value: float | None,
+        metrics: dict[str, float | None],
+    ) -> CheckpointRecord:
+        path = self.directory / checkpoint_name(epoch)
+        sha256, size = atomic_write(path, _torch_save(payload))
+        record = CheckpointRecord(
+            file=path.name,
+            epoch=epoch,
+            step=step,
+            metric_value=metric_value,
+            metrics=dict(metrics),
+            kind=payload[KIND],
+            size_bytes=size,
+            sha256=sha256,
+            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+        self.manifest.add(record)
+        self.manifest.write(self.directory)
+        return record
+
+    def slim(self, record: CheckpointRecord, dtype: torch.dtype | None) -> int:
+        """Rewrite a resume checkpoint as weights-only, atomically; returns bytes freed."""
+        path = self.path_of(record)
+        payload = slim_payload(load_checkpoint(path), dtype)
+        sha256, size = atomic_write(path, _torch_save(payload))
+        freed = record.size_bytes - size
+        record.kind, record.size_bytes, record.sha256 = WEIGHTS_ONLY, size, sha256
+        self.manifest.write(self.directory)
+        return freed
+
+    def delete(self, record: CheckpointRecord) -> int:
+        """Mark the record not retained (manifest first, so it never points at a missing
+        file as retained), then remove the file; returns bytes freed."""
+        record.retained = False
+        self.manifest.refresh_flags()
+        self.manifest.write(self.directory)
+        remove_quietly(self.path_of(record))
+        return record.size_bytes
+
+    def verify(self, record: CheckpointRecord) -> bool:
+        path = self.path_of(record)
+        try:
+            return path.is_file() and file_sha256(path) == record.sha256
+        except OSError:
+            return False
+
+    def record_for(self, path: Path) -> CheckpointRecord | None:
+        if path.resolve().parent != self.directory.resolve():
+            return None
+        return self.manifest.by_file(path.name)

@@ -1,0 +1,181 @@
+"""Resume state: what goes into a checkpoint, choosing the checkpoint to resume from
+(SHA256 against the manifest, fallback), the config check, and the run log's continuity."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dataaug_multi_both.checkpointing import format as ckpt
+from dataaug_multi_both.checkpointing.manifest import CheckpointManifest, CheckpointRecord
+from dataaug_multi_both.checkpointing.policy import RESUME
+from dataaug_multi_both.checkpointing.store import file_sha256, load_checkpoint
+from dataaug_multi_both.config.compose import config_fingerprint
+from dataaug_multi_both.errors import ConfigError, StorageError
+
+# Settings that may change between a run and its resume: they do not change what is trained.
+NOT_TRAINING_RELEVANT = ("trainer.max_epochs", "output.", "tracking.", "retention.")
+EPOCH_EVENTS = ("epoch_end", "checkpoint")
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def training_relevant(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in flatten(config).items()
+        if not any(k == p or k.startswith(p) for p in NOT_TRAINING_RELEVANT)
+    }
+
+
+def training_config_hash(config: Mapping[str, Any]) -> str:
+    return config_fingerprint(training_relevant(config))
+
+
+def require_same_training_config(current: Mapping[str, Any], saved: Mapping[str, Any]) -> None:
+    """ConfigError (exit 2) naming every training-relevant key whose value differs."""
+    a, b = training_relevant(current), training_relevant(saved)
+    differing = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    if differing:
+        details = ", ".join(
+            f"{k} (checkpoint {b.get(k)!r}, now {a.get(k)!r})" for k in differing[:8]
+        )
+        raise ConfigError(
+            f"the configuration differs from the checkpoint's in training-relevant settings: {details}; "
+            "only trainer.max_epochs, output.*, tracking.* and retention.* may change on resume"
+        )
+
+
+def trial_dir_of(checkpoint: Path) -> Path:
+    """The trial directory a checkpoint belongs to: `<trial>/checkpoints/epoch_N.pt` in the
+    default layout (so a moved or copied trial resumes in place), else the directory its
+    manifest recorded (checkpoints kept elsewhere with --checkpoint-dir)."""
+    directory = checkpoint.resolve().parent
+    if directory.name == "checkpoints" and (directory.parent / "config.yaml").is_file():
+        return directory.parent
+    try:
+        manifest = CheckpointManifest.read(directory)
+    except StorageError:
+        manifest = None
+    return Path(manifest.trial_dir) if manifest and manifest.trial_dir else directory.parent
+
+
+def resume_config_path(checkpoint: Path) -> Path | None:
+    """The resolved config of the trial a checkpoint belongs to (the base of a resume when
+    no --config is given)."""
+    candidate = trial_dir_of(checkpoint) / "config.yaml"
+    return candidate if candidate.is_file() else None
+
+
+@dataclass
+class ResumePoint:
+    path: Path
+    payload: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+
+def select_resume_checkpoint(path: Path) -> ResumePoint:
+    """The checkpoint to resume from: `path` if it verifies against its manifest and is a
+    resume checkpoint, else the most recent earlier one that does (with a warning), else
+    StorageError (exit 4)."""
+    directory = path.resolve().parent
+    manifest = CheckpointManifest.read(directory)
+    if manifest is None:
+        raise StorageError(
+            f"no manifest.json next to {path}: cannot verify the checkpoint's SHA256"
+        )
+    record = manifest.by_file(path.name)
+    problem = _problem(directory, record, path.name)
+    if problem is None:
+        assert record is not None
+        return ResumePoint(path, load_checkpoint(directory / record.file))
+    warnings = [f"{path}: {problem}"]
+    before = record.epoch if record else None
+    candidates = [
+        r
+        for r in sorted(manifest.retained(), key=lambda r: -r.epoch)
+        if r.kind == RESUME and (before is None or r.epoch < before) and r.file != path.name
+    ]
+    for candidate in candidates:
+        issue = _problem(directory, candidate, candidate.file)
+        if issue is None:
+            warnings.append(f"falling back to {candidate.file} (epoch {candidate.epoch})")
+            return ResumePoint(
+                directory / candidate.file, load_checkpoint(directory / candidate.file), warnings
+            )
+        warnings.append(f"{candidate.file}: {issue}")
+    raise StorageError(
+        f"cannot resume from {path}: {problem}, and no earlier resume checkpoint in {directory} verifies"
+    )
+
+
+def _problem(directory: Path, record: CheckpointRecord | None, name: str) -> str | None:
+    """Why this checkpoint cannot be resumed from, or None."""
+    if record is None:
+        return "not recorded in manifest.json"
+    if not record.retained:
+        return "deleted by the retention policy (not retained)"
+    path = directory / name
+    if not path.is_file():
+        return "file is missing"
+    if file_sha256(path) != record.sha256:
+        return "SHA256 does not match the manifest (corrupted)"
+    if record.kind != RESUME:
+        return "weights-only checkpoint (no optimizer state)"
+    try:
+        payload = load_checkpoint(path)
+    except StorageError as exc:
+        return exc.message
+    if not ckpt.is_resume(payload):
+        return "not a resume checkpoint"
+    return None
+
+
+def reconcile_run_log(
+    records: list[dict[str, Any]], resumed_epoch: int, manifest: CheckpointManifest
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """The run log as it continues after resuming from `resumed_epoch`.
+
+    Epoch records after `resumed_epoch` are not confirmed by a checkpoint: they are dropped
+    (the epochs are replayed, and the returned list names them). Epochs up to it whose
+    `epoch_end` line was lost (a crash between the save and the log write) are restored from
+    the manifest's metrics.
+    """
+    kept = [
+        r
+        for r in records
+        if not (r.get("event") in EPOCH_EVENTS and (r.get("epoch") or 0) > resumed_epoch)
+    ]
+    replayed = sorted(
+        {
+            r["epoch"]
+            for r in records
+            if r.get("event") == "epoch_end" and r["epoch"] > resumed_epoch
+        }
+    )
+    logged = {r["epoch"] for r in kept if r.get("event") == "epoch_end"}
+    for record in manifest.records:
+        if record.epoch <= resumed_epoch and record.epoch not in logged:
+            kept.append(
+                {
+                    "timestamp": None,
+                    "event": "epoch_end",
+                    "epoch": record.epoch,
+                    "step": record.step,
+                    "metrics": record.metrics,
+                    "restored_from": record.file,
+                }
+            )
+            logged.add(record.epoch)
+    return kept, replayed
