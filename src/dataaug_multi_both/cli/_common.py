@@ -23,6 +23,9 @@ def run_command(main: Callable[[], int], exit_codes: Mapping[type, int] | None =
     whose contract numbers failures differently (most specific class first)."""
     try:
         code = main()
+    except BrokenPipeError:  # `... | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         code = Interrupted.exit_code

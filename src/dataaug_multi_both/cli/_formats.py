@@ -1,0 +1,81 @@
+"""One pure renderer for every listing command: plain records in, table / JSON / CSV out."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.table import Table
+
+FORMATS = ("table", "json", "csv")
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # record key
+    title: str  # table header
+    justify: str = "left"
+    number_format: str = ".4f"  # for float values
+
+
+def _cell(value: Any, number_format: str) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else format(value, number_format)
+    return str(value)
+
+
+def metric_header(name: str) -> str:
+    """A short column title for a metric name (val/criteria_matcher/f1 -> val/cm/f1)."""
+    return (
+        name.replace("criteria_matcher", "cm")
+        .replace("evidence_binder", "eb")
+        .replace("system/", "sys/")
+    )
+
+
+def render_table(
+    records: Sequence[dict[str, Any]], columns: Sequence[Column], title: str | None = None
+) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column.title, justify=column.justify)  # type: ignore[arg-type]
+    for record in records:
+        table.add_row(*(_cell(record.get(c.key), c.number_format) for c in columns))
+    return table
+
+
+def render_json(records: Sequence[dict[str, Any]]) -> str:
+    def safe(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: safe(v) for k, v in value.items()}
+        return value
+
+    return json.dumps([safe(r) for r in records], indent=2)
+
+
+def render_csv(records: Sequence[dict[str, Any]], keys: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(keys)
+    for record in records:
+        row = []
+        for key in keys:
+            value = record.get(key)
+            row.append(
+                json.dumps(value)
+                if isinstance(value, dict | list)
+                else ("" if value is None else value)
+            )
+        writer.writerow(row)
+    return buffer.getvalue()
