@@ -46,9 +46,9 @@ format: $(STAMP) ## ruff --fix and black
 train: $(STAMP) ## train with CONFIG=... ARGS="--model tiny-bert --dataset synthetic"
 	$(BIN)/python -m dataaug_multi_both.cli.train --config $(CONFIG) $(ARGS)
 
-resume: $(STAMP) ## resume a run: CHECKPOINT_PATH=experiments/trial_X/checkpoints/epoch_003.pt
+resume: $(STAMP) ## resume a run: CHECKPOINT_PATH=experiments/trial_X/checkpoints/epoch_003.pt [ARGS=--max-epochs 15]
 	@test -n "$(CHECKPOINT_PATH)" || (echo "usage: make resume CHECKPOINT_PATH=..." && exit 2)
-	$(BIN)/python -m dataaug_multi_both.cli.train --config $(CONFIG) --resume-from $(CHECKPOINT_PATH) $(ARGS)
+	$(BIN)/python -m dataaug_multi_both.cli.train --resume-from $(CHECKPOINT_PATH) $(ARGS)
 
 hpo: $(STAMP) ## hyperparameter study (not available yet: see the HPO issue)
 	@echo "make hpo: the hpo command is not implemented yet" && exit 2

@@ -17,6 +17,7 @@ from dataaug_multi_both.errors import ConfigError
 PRECISIONS = ("bf16", "fp16")
 POOLINGS = ("mean", "cls")
 BEST_DTYPES = ("float32", "bf16", "fp16")
+TRACKING_BACKENDS = ("mlflow", "none")
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ class TrainerConfig:
     mixed_precision: bool = True
     precision: str = "bf16"
     decision_threshold: float = 0.5
+    positive_class_weight: float = 1.0
     max_answer_tokens: int = 96
     device: str = "auto"
     num_threads: int | None = None
@@ -172,6 +174,12 @@ class TrainerConfig:
             f"{prefix}.decision_threshold",
             self.decision_threshold,
             "0 < t < 1",
+        )
+        _require(
+            0 < self.positive_class_weight <= 100,
+            f"{prefix}.positive_class_weight",
+            self.positive_class_weight,
+            "0 < w <= 100",
         )
         _require(
             1 <= self.max_answer_tokens <= 4096,
@@ -242,8 +250,42 @@ class TrackingConfig:
     vault_addr: str = ""
     vault_token_path: str = ""
     experiment_name: str = "dataaug-multi-both"
+    backend: str = "mlflow"
+    max_retries: int = 5
+    retry_backoff_sec: float = 1.0
+    max_retry_wait_sec: float = 60.0
+    request_timeout_sec: float = 10.0
+    log_checkpoints: bool = False
 
     def validate(self, prefix: str) -> None:
+        _require(
+            self.backend in TRACKING_BACKENDS, f"{prefix}.backend", self.backend, TRACKING_BACKENDS
+        )
+        _require(0 <= self.max_retries <= 20, f"{prefix}.max_retries", self.max_retries, "0..20")
+        _require(
+            0 < self.retry_backoff_sec <= 60,
+            f"{prefix}.retry_backoff_sec",
+            self.retry_backoff_sec,
+            "0 < s <= 60",
+        )
+        _require(
+            0 <= self.max_retry_wait_sec <= 3600,
+            f"{prefix}.max_retry_wait_sec",
+            self.max_retry_wait_sec,
+            "0..3600",
+        )
+        _require(
+            1 <= self.request_timeout_sec <= 600,
+            f"{prefix}.request_timeout_sec",
+            self.request_timeout_sec,
+            "1..600",
+        )
+        _require(
+            bool(self.vault_addr) == bool(self.vault_token_path),
+            f"{prefix}.vault_token_path",
+            self.vault_token_path,
+            "set together with tracking.vault_addr (both or neither)",
+        )
         uri = self.mlflow_tracking_uri
         _require(
             uri == "" or uri.startswith(("http://", "https://", "sqlite:///", "file:")),

@@ -1,6 +1,6 @@
 """Losses of the two heads and their weighted sum.
 
-loss = w_cm * BCE(criteria logits, window labels)
+loss = w_cm * BCE(criteria logits, window labels; positives weighted by positive_class_weight)
      + w_eb * (CE(start logits, start) + CE(end logits, end)) / 2   over windows with span_weight 1
 """
 
@@ -21,8 +21,12 @@ class LossParts:
     evidence_binder: torch.Tensor
 
 
-def criteria_matcher_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return F.binary_cross_entropy_with_logits(logits, labels.float())
+def criteria_matcher_loss(
+    logits: torch.Tensor, labels: torch.Tensor, positive_weight: float = 1.0
+) -> torch.Tensor:
+    """BCE; `positive_weight` > 1 counts each positive window that many times (imbalance)."""
+    weight = torch.tensor(positive_weight, device=logits.device, dtype=logits.dtype)
+    return F.binary_cross_entropy_with_logits(logits, labels.float(), pos_weight=weight)
 
 
 def evidence_binder_loss(
@@ -48,8 +52,9 @@ def dual_head_loss(
     targets: dict[str, torch.Tensor],
     weight_criteria: float,
     weight_evidence: float,
+    positive_weight: float = 1.0,
 ) -> LossParts:
-    cm = criteria_matcher_loss(output.criteria_logits, targets["label"])
+    cm = criteria_matcher_loss(output.criteria_logits, targets["label"], positive_weight)
     eb = evidence_binder_loss(
         output.start_logits,
         output.end_logits,

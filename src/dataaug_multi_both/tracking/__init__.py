@@ -1,1 +1,2 @@
-"""tracking"""
+"""Experiment tracking: the MLflow logger, Vault credentials, retries. The only package
+that imports mlflow or hvac."""

@@ -29,14 +29,15 @@ from dataaug_multi_both.checkpointing.store import CheckpointStore
 from dataaug_multi_both.config.schema import ModelConfig, TrainConfig, TrainerConfig
 from dataaug_multi_both.data.pipeline import PreparedData, prepare_data
 from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
-from dataaug_multi_both.errors import Interrupted, TrainingError
+from dataaug_multi_both.errors import Interrupted, TrackingError, TrainingError
 from dataaug_multi_both.model.encoder import load_encoder, load_tokenizer, resolve_model_id
 from dataaug_multi_both.model.heads import DualHeadModel
-from dataaug_multi_both.model.losses import dual_head_loss
 from dataaug_multi_both.training.inference import predict, split_metrics
 from dataaug_multi_both.training.interrupt import StopRequest
+from dataaug_multi_both.training.loop import Optimisation, train_epoch
 from dataaug_multi_both.training.metrics import resolve_metric_name
-from dataaug_multi_both.training.progress import epoch_progress, metrics_table
+from dataaug_multi_both.training.progress import metrics_table
+from dataaug_multi_both.training.reporting import TrackingBridge, TrackingContext
 from dataaug_multi_both.training.run_log import RunLog
 from dataaug_multi_both.training.run_state import (
     ResumePoint,
@@ -49,7 +50,6 @@ from dataaug_multi_both.training.run_state import (
 from dataaug_multi_both.training.schedule import linear_warmup_decay, warmup_steps_for
 from dataaug_multi_both.training.seeding import (
     capture_rng_state,
-    epoch_generator,
     restore_rng_state,
     seed_everything,
 )
@@ -61,6 +61,7 @@ class RunOptions:
     checkpoint_dir: Path | None = None
     resume_from: Path | None = None
     split: SplitManifest | None = None  # a study's shared split; None = make or reuse the trial's
+    tracking: TrackingContext = field(default_factory=TrackingContext)
     console: Console = field(default_factory=Console)
 
 
@@ -96,7 +97,6 @@ class TrainingRecipe:
         self.metric_name = resolve_metric_name(config.trainer.optimization_metric)
         self.history: list[dict[str, Any]] = []
         self.epoch = 0  # epochs finished
-        self.global_step = 0  # optimizer steps taken
         self.checkpointer: Checkpointer | None = None
         self.resume: ResumePoint | None = None
         self.mlflow_run_id: str | None = None
@@ -113,8 +113,10 @@ class TrainingRecipe:
             require_same_training_config(self.config.to_dict(), self.resume.payload[ckpt.CONFIG])
         self._setup_runtime(self.config.trainer)
         seed_everything(self.config.seeds)
+        self.tracking = TrackingBridge(self.config, self._experiments_root())
         self._setup_run_dir()
         self._setup_checkpointing()
+        self._setup_tracking()
         self._setup_tokenizer(self.config.model)
         self._setup_data()
         self._setup_model(self.config.model)
@@ -169,6 +171,17 @@ class TrainingRecipe:
         for path in store.remove_stray_temp_files():
             self.log.write("checkpoint", action="removed_temp_file", file=path.name)
         self.checkpointer = Checkpointer(store, self.config.retention, self._report_checkpoint)
+
+    def _experiments_root(self) -> Path:
+        if self.resume is not None:
+            return trial_dir_of(self.resume.path).parent
+        return Path(self.config.output.experiments_dir).resolve()
+
+    def _setup_tracking(self) -> None:
+        run_id = self.resume.payload.get(ckpt.MLFLOW_RUN_ID) if self.resume else None
+        self.mlflow_run_id = self.tracking.start(run_id, self.trial_id, self.options.tracking)
+        if self.mlflow_run_id:
+            self.console.print(f"MLflow run {self.mlflow_run_id} at {self.tracking.uri}")
 
     def _report_checkpoint(self, action: str, **fields: Any) -> None:
         epoch = fields.pop("epoch", None)
@@ -241,6 +254,7 @@ class TrainingRecipe:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: linear_warmup_decay(step, warmup, total)
         )
+        self.opt = Optimisation(self.model, self.optimizer, self.scheduler, self.scaler)
 
     # ------------------------------------------------------------ run state
     def _state(self, metrics: dict[str, Any], copy: bool) -> dict[str, Any]:
@@ -254,7 +268,7 @@ class TrainingRecipe:
             ckpt.FORMAT_VERSION: ckpt.CURRENT_FORMAT,
             ckpt.KIND: RESUME,
             ckpt.EPOCH: self.epoch,
-            ckpt.GLOBAL_STEP: self.global_step,
+            ckpt.GLOBAL_STEP: self.opt.global_step,
             ckpt.MODEL: cpu(self.model.state_dict()),
             ckpt.MODEL_ARGS: {
                 "model_id": self.config.model.model_id,
@@ -280,8 +294,7 @@ class TrainingRecipe:
         self.scheduler.load_state_dict(payload[ckpt.SCHEDULER])
         self.scaler.load_state_dict(payload[ckpt.SCALER])
         self.epoch = int(payload[ckpt.EPOCH])
-        self.global_step = int(payload[ckpt.GLOBAL_STEP])
-        self.mlflow_run_id = payload.get(ckpt.MLFLOW_RUN_ID)
+        self.opt.global_step = int(payload[ckpt.GLOBAL_STEP])
         restore_rng_state(payload[ckpt.RNG])
         manifest = self.checkpointer.store.manifest if self.checkpointer else None
         records = self.log.records()
@@ -298,7 +311,7 @@ class TrainingRecipe:
         self.log.write(
             "resume",
             epoch=self.epoch,
-            step=self.global_step,
+            step=self.opt.global_step,
             checkpoint=str(self.resume.path if self.resume else ""),
             replayed_epochs=replayed,
         )
@@ -306,6 +319,12 @@ class TrainingRecipe:
             f"resumed from {self.resume.path if self.resume else ''} at epoch {self.epoch}"
             + (f"; replaying epoch(s) {', '.join(map(str, replayed))}" if replayed else "")
         )
+        sent = self.tracking.send_missing(self.history)
+        if sent:
+            self.log.write("tracking_backfill", epoch=self.epoch, epochs=sent)
+            self.console.print(
+                f"sent epoch(s) {', '.join(map(str, sent))} that MLflow had not received"
+            )
 
     # ----------------------------------------------------------------- train
     def train(self) -> TrainingResult:
@@ -314,7 +333,7 @@ class TrainingRecipe:
             self.log.write(
                 "run_start",
                 epoch=self.epoch,
-                step=self.global_step,
+                step=self.opt.global_step,
                 trial_id=self.trial_id,
                 model_id=self.config.model.model_id,
                 parameters=self.num_parameters,
@@ -324,7 +343,18 @@ class TrainingRecipe:
             self.stop = stop
             while self.epoch < trainer.max_epochs:
                 started = time.perf_counter()
-                train_metrics = self._train_epoch(self.epoch + 1)
+                train_metrics = train_epoch(
+                    self.opt,
+                    self.data,
+                    trainer,
+                    self.config.model.task_weights,
+                    self.config.seeds.torch or 0,
+                    self.epoch + 1,
+                    self.device,
+                    self._autocast,
+                    self._before_step,
+                    self.console,
+                )
                 metrics = {**train_metrics, **self._evaluate()}
                 self.epoch += 1
                 metrics["system/epoch_duration_sec"] = time.perf_counter() - started
@@ -334,11 +364,12 @@ class TrainingRecipe:
                     metrics["system/checkpoint_size_mb"] = record.size_bytes / 1e6
                 self.history.append(metrics)
                 self.log.write(
-                    "epoch_end", epoch=self.epoch, step=self.global_step, metrics=metrics
+                    "epoch_end", epoch=self.epoch, step=self.opt.global_step, metrics=metrics
                 )
                 self.console.print(
                     metrics_table(self.epoch, trainer.max_epochs, metrics, self.metric_name)
                 )
+                self.tracking.log_epoch(self.epoch, metrics, self._resume_hint())
                 if stop.requested:
                     self._stop_safely()
         return self._result()
@@ -352,7 +383,7 @@ class TrainingRecipe:
         final = self.epoch == self.config.trainer.max_epochs
         record = self.checkpointer.save_epoch(
             self.epoch,
-            self.global_step,
+            self.opt.global_step,
             value,
             metrics,
             best,
@@ -364,6 +395,28 @@ class TrainingRecipe:
         # can still write the last finished epoch
         self._unsaved_state = None if record is not None else self._state(metrics, copy=True)
         return record
+
+    def latest_resume_checkpoint(self) -> Path | None:
+        if self.checkpointer is None:
+            return None
+        retained = [r for r in self.checkpointer.store.manifest.retained() if r.kind == RESUME]
+        latest = max(retained, key=lambda r: r.epoch, default=None)
+        return self.checkpoint_dir / latest.file if latest else None
+
+    def best_checkpoint(self) -> Path | None:
+        if self.checkpointer is None:
+            return None
+        best = next((r for r in self.checkpointer.store.manifest.retained() if r.is_best), None)
+        return self.checkpoint_dir / best.file if best else None
+
+    def _resume_hint(self) -> str:
+        latest = self.latest_resume_checkpoint()
+        if latest is None:
+            return f"epoch {self.epoch} is in {self.log.path}; nothing to resume from (--dry-run)"
+        return (
+            f"epoch {self.epoch} is saved; once the server is back, resume with: "
+            f"python -m dataaug_multi_both.cli.train --resume-from {latest}"
+        )
 
     def _stop_safely(self) -> None:
         """After SIGINT/SIGTERM: make sure the last finished epoch is on disk as a resume
@@ -377,20 +430,14 @@ class TrainingRecipe:
             self.checkpointer.store.save(
                 self._unsaved_state,
                 self.epoch,
-                self.global_step,
+                self.opt.global_step,
                 metrics.get(self.metric_name),
                 metrics,
             )
             self.checkpointer.apply_policy()
-        manifest = self.checkpointer.store.manifest
-        latest = max(
-            (r for r in manifest.retained() if r.kind == RESUME),
-            key=lambda r: r.epoch,
-            default=None,
-        )
-        where = self.checkpoint_dir / latest.file if latest else self.checkpoint_dir
+        where = self.latest_resume_checkpoint() or self.checkpoint_dir
         self.log.write(
-            "interrupted", epoch=self.epoch, step=self.global_step, signal=self.stop.name
+            "interrupted", epoch=self.epoch, step=self.opt.global_step, signal=self.stop.name
         )
         error = Interrupted(
             f"interrupted by {self.stop.name}; epoch {self.epoch} is saved. Resume with: "
@@ -399,78 +446,14 @@ class TrainingRecipe:
         error.exit_code = 128 + (self.stop.signum or 2)
         raise error
 
+    def _before_step(self) -> None:
+        if self.stop.requested:
+            self._stop_safely()
+
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.use_amp:
             return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
         return contextlib.nullcontext()
-
-    def _train_epoch(self, epoch: int) -> dict[str, float]:
-        trainer = self.config.trainer
-        weights = self.config.model.task_weights
-        table = self.data.tables["train"]
-        order = torch.randperm(
-            len(table), generator=epoch_generator(self.config.seeds.torch or 0, epoch)
-        )
-        batches = [
-            order[i : i + trainer.batch_size].tolist()
-            for i in range(0, len(order), trainer.batch_size)
-        ]
-        accumulation = trainer.gradient_accumulation_steps
-        sums = {"cm": 0.0, "eb": 0.0, "correct": 0.0, "rows": 0.0}
-        self.model.train()
-        self.optimizer.zero_grad(set_to_none=True)
-        with epoch_progress(
-            self.console, f"epoch {epoch}/{trainer.max_epochs}", len(batches)
-        ) as bar:
-            for index, rows in enumerate(batches):
-                if self.stop.requested:
-                    self._stop_safely()
-                batch = {
-                    k: v.to(self.device) for k, v in self.data.builder.batch(table, rows).items()
-                }
-                targets = {
-                    k: v.to(self.device) for k, v in self.data.builder.targets(table, rows).items()
-                }
-                with self._autocast():
-                    output = self.model(**batch)
-                loss = dual_head_loss(
-                    output, targets, weights.criteria_matcher, weights.evidence_binder
-                )
-                self._require_finite(loss.total, epoch)
-                self.scaler.scale(loss.total / accumulation).backward()
-                if (index + 1) % accumulation == 0 or index + 1 == len(batches):
-                    self._optimizer_step(trainer)
-                n = len(rows)
-                sums["cm"] += float(loss.criteria_matcher.detach()) * n
-                sums["eb"] += float(loss.evidence_binder.detach()) * n
-                predicted = (output.criteria_logits.detach() >= 0).float()
-                sums["correct"] += float((predicted == targets["label"]).sum())
-                sums["rows"] += n
-                bar.advance(float(loss.total.detach()))
-        rows_seen = max(1.0, sums["rows"])
-        return {
-            "train/criteria_matcher/loss": sums["cm"] / rows_seen,
-            "train/criteria_matcher/accuracy": sums["correct"] / rows_seen,
-            "train/evidence_binder/loss": sums["eb"] / rows_seen,
-        }
-
-    def _optimizer_step(self, trainer: TrainerConfig) -> None:
-        if trainer.max_grad_norm > 0:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), trainer.max_grad_norm)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.global_step += 1
-
-    def _require_finite(self, loss: torch.Tensor, epoch: int) -> None:
-        if not torch.isfinite(loss):
-            lr = self.scheduler.get_last_lr()[0]
-            raise TrainingError(
-                f"non-finite loss ({float(loss)}) at epoch {epoch}, step {self.global_step + 1}: "
-                f"training diverged (learning rate {lr:.3g}); lower trainer.learning_rate"
-            )
 
     def _evaluate(self) -> dict[str, float]:
         trainer = self.config.trainer
@@ -498,8 +481,12 @@ class TrainingRecipe:
         )
 
     # --------------------------------------------------------------- cleanup
+    def finish_tracking(self) -> None:
+        artifacts = [self.trial_dir / "config.yaml", self.trial_dir / MANIFEST_NAME, self.log.path]
+        self.tracking.finish("FINISHED", artifacts, self.best_checkpoint())
+
     def cleanup(self) -> None:
-        self.log.write("run_end", epoch=self.epoch, step=self.global_step)
+        self.log.write("run_end", epoch=self.epoch, step=self.opt.global_step)
 
 
 def _to_cpu(value: Any) -> Any:
@@ -516,6 +503,16 @@ def run_training(config: TrainConfig, options: RunOptions) -> TrainingResult:
     recipe = TrainingRecipe(config, options)
     recipe.setup()
     try:
-        return recipe.train()
+        result = recipe.train()
+        recipe.finish_tracking()
+        return result
+    except Interrupted:
+        recipe.tracking.abandon("KILLED")
+        raise
+    except TrackingError:
+        raise
+    except BaseException:
+        recipe.tracking.abandon("FAILED")
+        raise
     finally:
         recipe.cleanup()

@@ -1,0 +1,183 @@
+"""One MLflow run per training run: params, tags, per-epoch metrics, artifacts.
+
+Every call to the tracking server goes through `call_with_retries` (exponential backoff
+with jitter, bounded attempts and total wait); when retries are exhausted the caller gets a
+TrackingError (exit 5) that names the URI. MLflow's own HTTP retries are turned down so that
+this policy, not a 2-minute default, decides how long a dead server is waited for.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from dataaug_multi_both.config.schema import TrackingConfig
+from dataaug_multi_both.tracking.retry import RetryPolicy, call_with_retries, redact
+from dataaug_multi_both.tracking.vault import apply_credentials, read_mlflow_credentials
+
+PERMANENT_ERRORS = {
+    "INVALID_PARAMETER_VALUE",
+    "RESOURCE_DOES_NOT_EXIST",
+    "PERMISSION_DENIED",
+    "UNAUTHENTICATED",
+    "BAD_REQUEST",
+}
+_STEP_PROBE = "system/epoch_duration_sec"  # logged at every epoch: tells which steps exist
+
+
+def resolve_tracking_uri(config: TrackingConfig, experiments_dir: Path) -> str:
+    """Empty -> a local SQLite store next to the experiments it describes."""
+    if config.mlflow_tracking_uri:
+        return config.mlflow_tracking_uri
+    return f"sqlite:///{(experiments_dir / 'mlflow.db').resolve()}"
+
+
+def _is_permanent(exc: BaseException) -> bool:
+    return getattr(exc, "error_code", None) in PERMANENT_ERRORS
+
+
+class RunTracker:
+    """Talks to MLflow for one run. Construct, then `start`; every method may raise
+    TrackingError once its retries are exhausted."""
+
+    def __init__(self, config: TrackingConfig, experiments_dir: Path) -> None:
+        self.config = config
+        self.uri = resolve_tracking_uri(config, experiments_dir)
+        self.experiments_dir = experiments_dir
+        self.policy = RetryPolicy(
+            config.max_retries, config.retry_backoff_sec, config.max_retry_wait_sec
+        )
+        self.run_id: str | None = None
+        self._experiment_id: str | None = None
+        # our policy governs retries; MLflow's own would wait up to minutes per call
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(config.request_timeout_sec)))
+        for name in ("mlflow", "alembic"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        if config.vault_addr and config.vault_token_path:
+            apply_credentials(read_mlflow_credentials(config.vault_addr, config.vault_token_path))
+        if self.uri.startswith("sqlite:///"):
+            Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        from mlflow import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=self.uri)
+
+    @property
+    def display_uri(self) -> str:
+        return redact(self.uri)
+
+    def _call(self, what: str, call: Any) -> Any:
+        return call_with_retries(
+            call, self.policy, f"MLflow tracking server {self.display_uri}: {what}", _is_permanent
+        )
+
+    def experiment_id(self) -> str:
+        """The experiment named `tracking.experiment_name`, created if missing (this first
+        call is also the reachability check: it fails fast with exit 5)."""
+        name = self.config.experiment_name
+
+        def get_or_create() -> str:
+            found = self.client.get_experiment_by_name(name)
+            if found is not None:
+                return str(found.experiment_id)
+            location = None
+            if self.uri.startswith("sqlite:///"):
+                location = (self.experiments_dir / "mlartifacts").resolve().as_uri()
+            try:
+                return str(self.client.create_experiment(name, artifact_location=location))
+            except Exception as exc:  # another worker created it first
+                if getattr(exc, "error_code", None) == "RESOURCE_ALREADY_EXISTS":
+                    again = self.client.get_experiment_by_name(name)
+                    if again is not None:
+                        return str(again.experiment_id)
+                raise
+
+        found = str(self._call(f"get or create experiment {name!r}", get_or_create))
+        self._experiment_id = found
+        return found
+
+    def start(
+        self,
+        run_id: str | None,
+        run_name: str,
+        params: Mapping[str, Any],
+        tags: Mapping[str, str],
+        parent_run_id: str | None = None,
+    ) -> str:
+        """Create the run (or reopen `run_id` after a resume) and return its id."""
+        experiment_id = self._experiment_id or self.experiment_id()
+        if run_id is not None:
+            self._call(
+                f"reopen run {run_id}", lambda: self.client.update_run(run_id, status="RUNNING")
+            )
+            self.run_id = run_id
+            return run_id
+        all_tags = {"framework": "pytorch", **tags, "mlflow.runName": run_name}
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        run = self._call(
+            "create run",
+            lambda: self.client.create_run(experiment_id, run_name=run_name, tags=all_tags),
+        )
+        self.run_id = str(run.info.run_id)
+        self.log_params(params)
+        return self.run_id
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(str(k), str(v)[:6000]) for k, v in params.items()]
+        for first in range(0, len(items), 100):  # MLflow accepts at most 100 params per batch
+            chunk = items[first : first + 100]
+            self._call(
+                "log params", lambda chunk=chunk: self.client.log_batch(self._run(), params=chunk)
+            )
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        for key, value in tags.items():
+            self._call(
+                f"set tag {key}", lambda k=key, v=value: self.client.set_tag(self._run(), k, v)
+            )
+
+    def log_metrics(self, step: int, metrics: Mapping[str, float | None]) -> None:
+        """One epoch's metrics at `step`; None and non-finite values are not sent."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [
+            Metric(k, float(v), now, step)
+            for k, v in metrics.items()
+            if v is not None and math.isfinite(float(v))
+        ]
+        for first in range(0, len(batch), 1000):
+            chunk = batch[first : first + 1000]
+            self._call(
+                f"log metrics of step {step}",
+                lambda c=chunk: self.client.log_batch(self._run(), metrics=c),
+            )
+
+    def logged_steps(self, key: str = _STEP_PROBE) -> set[int]:
+        history = self._call(
+            f"read history of {key}", lambda: self.client.get_metric_history(self._run(), key)
+        )
+        return {int(m.step) for m in history}
+
+    def log_artifacts(self, paths: Iterable[Path], artifact_path: str | None = None) -> None:
+        for path in paths:
+            if path.is_file():
+                self._call(
+                    f"upload {path.name}",
+                    lambda p=path: self.client.log_artifact(self._run(), str(p), artifact_path),
+                )
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self._call(f"end run ({status})", lambda: self.client.set_terminated(self._run(), status))
+
+    def _run(self) -> str:
+        assert self.run_id is not None, "start() first"
+        return self.run_id

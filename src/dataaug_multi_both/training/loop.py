@@ -1,0 +1,108 @@
+"""One training epoch: data order, forward, loss, backward, optimizer steps.
+
+The data order of epoch e is a pure function of (seed, e); the loss is checked for NaN/inf
+at every step so that a diverging run stops with the epoch and step that went wrong.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from rich.console import Console
+
+from dataaug_multi_both.config.schema import TaskWeights, TrainerConfig
+from dataaug_multi_both.data.pipeline import PreparedData
+from dataaug_multi_both.errors import TrainingError
+from dataaug_multi_both.model.losses import dual_head_loss
+from dataaug_multi_both.training.progress import epoch_progress
+from dataaug_multi_both.training.seeding import epoch_generator
+
+
+@dataclass
+class Optimisation:
+    """What one optimizer step touches; `global_step` counts the steps taken."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    global_step: int = 0
+
+    def step(self, max_grad_norm: float) -> None:
+        if max_grad_norm > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.global_step += 1
+
+    def require_finite(self, loss: torch.Tensor, epoch: int) -> None:
+        if not torch.isfinite(loss):
+            lr = self.scheduler.get_last_lr()[0]
+            raise TrainingError(
+                f"non-finite loss ({float(loss)}) at epoch {epoch}, step {self.global_step + 1}: "
+                f"training diverged (learning rate {lr:.3g}); lower trainer.learning_rate"
+            )
+
+
+def epoch_batches(num_rows: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    order = torch.randperm(num_rows, generator=epoch_generator(seed, epoch))
+    return [order[i : i + batch_size].tolist() for i in range(0, num_rows, batch_size)]
+
+
+def train_epoch(
+    opt: Optimisation,
+    data: PreparedData,
+    trainer: TrainerConfig,
+    weights: TaskWeights,
+    seed: int,
+    epoch: int,
+    device: torch.device,
+    autocast: Callable[[], contextlib.AbstractContextManager[Any]],
+    before_step: Callable[[], None],
+    console: Console,
+) -> dict[str, float]:
+    """Train one epoch; `before_step` runs before every batch (it may raise to stop)."""
+    table = data.tables["train"]
+    batches = epoch_batches(len(table), trainer.batch_size, seed, epoch)
+    accumulation = trainer.gradient_accumulation_steps
+    sums = {"cm": 0.0, "eb": 0.0, "correct": 0.0, "rows": 0.0}
+    opt.model.train()
+    opt.optimizer.zero_grad(set_to_none=True)
+    with epoch_progress(console, f"epoch {epoch}/{trainer.max_epochs}", len(batches)) as bar:
+        for index, rows in enumerate(batches):
+            before_step()
+            batch = {k: v.to(device) for k, v in data.builder.batch(table, rows).items()}
+            targets = {k: v.to(device) for k, v in data.builder.targets(table, rows).items()}
+            with autocast():
+                output = opt.model(**batch)
+            loss = dual_head_loss(
+                output,
+                targets,
+                weights.criteria_matcher,
+                weights.evidence_binder,
+                trainer.positive_class_weight,
+            )
+            opt.require_finite(loss.total, epoch)
+            opt.scaler.scale(loss.total / accumulation).backward()
+            if (index + 1) % accumulation == 0 or index + 1 == len(batches):
+                opt.step(trainer.max_grad_norm)
+            n = len(rows)
+            sums["cm"] += float(loss.criteria_matcher.detach()) * n
+            sums["eb"] += float(loss.evidence_binder.detach()) * n
+            predicted = (output.criteria_logits.detach() >= 0).float()
+            sums["correct"] += float((predicted == targets["label"]).sum())
+            sums["rows"] += n
+            bar.advance(float(loss.total.detach()))
+    rows_seen = max(1.0, sums["rows"])
+    return {
+        "train/criteria_matcher/loss": sums["cm"] / rows_seen,
+        "train/criteria_matcher/accuracy": sums["correct"] / rows_seen,
+        "train/evidence_binder/loss": sums["eb"] / rows_seen,
+    }

@@ -1,0 +1,120 @@
+"""Between the training loop and experiment tracking: what a run sends to MLflow and when.
+
+Nothing is lost: every epoch is in `train.jsonl` before it is sent; a resumed run first
+sends the epochs MLflow does not have (it asks MLflow which steps exist, so nothing is sent
+twice), then continues.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dataaug_multi_both.config.schema import TrainConfig
+from dataaug_multi_both.errors import TrackingError
+from dataaug_multi_both.training.run_state import flatten
+
+
+@dataclass(frozen=True)
+class TrackingContext:
+    """Where a run belongs: set by `hpo` for the trials of a study."""
+
+    run_name: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    parent_run_id: str | None = None
+
+
+def run_params(config: TrainConfig) -> dict[str, Any]:
+    """The contract's param names, then every other config key flattened (tracking.* left
+    out: it describes where results go, not the run)."""
+    seeds, trainer, model = config.seeds, config.trainer, config.model
+    params: dict[str, Any] = {
+        "model_id": model.model_id,
+        "model_revision": model.revision,
+        "dataset_id": config.dataset.dataset_id,
+        "dataset_revision": config.dataset.revision,
+        "learning_rate": trainer.learning_rate,
+        "batch_size": trainer.batch_size,
+        "max_epochs": trainer.max_epochs,
+        "optimization_metric": trainer.optimization_metric,
+        "seed_python": seeds.python,
+        "seed_numpy": seeds.numpy,
+        "seed_torch": seeds.torch,
+        "task_weight_criteria": model.task_weights.criteria_matcher,
+        "task_weight_evidence": model.task_weights.evidence_binder,
+    }
+    for key, value in flatten(config.to_dict()).items():
+        if not key.startswith("tracking.") and key not in ("trainer.max_epochs",):
+            params.setdefault(key, value)
+    return params
+
+
+class TrackingBridge:
+    """Owns the optional `RunTracker`; all tracking errors carry the resume hint.
+
+    Constructing it connects: an unreachable server or Vault is exit 5 here, before any
+    file of the run is written.
+    """
+
+    def __init__(self, config: TrainConfig, experiments_dir: Path) -> None:
+        self.config = config
+        self.tracker = None
+        if config.tracking.backend == "mlflow":
+            from dataaug_multi_both.tracking.mlflow_logger import RunTracker
+
+            self.tracker = RunTracker(config.tracking, experiments_dir)
+            self.experiment_id = self.tracker.experiment_id()
+
+    @property
+    def enabled(self) -> bool:
+        return self.tracker is not None
+
+    @property
+    def uri(self) -> str:
+        return self.tracker.display_uri if self.tracker else ""
+
+    def start(self, run_id: str | None, trial_id: str, context: TrackingContext) -> str | None:
+        if self.tracker is None:
+            return None
+        name = context.run_name or f"{self.config.model.model_id}-{trial_id}"
+        tags = {"trial_id": trial_id, **context.tags}
+        return self.tracker.start(
+            run_id, name, run_params(self.config), tags, context.parent_run_id
+        )
+
+    def send_missing(self, history: Sequence[Mapping[str, Any]]) -> list[int]:
+        """After a resume: send the epochs of `history` (epoch order) that MLflow lacks."""
+        if self.tracker is None or not history:
+            return []
+        present = self.tracker.logged_steps()
+        missing = [epoch for epoch in range(1, len(history) + 1) if epoch not in present]
+        for epoch in missing:
+            self.tracker.log_metrics(epoch, history[epoch - 1])
+        return missing
+
+    def log_epoch(self, epoch: int, metrics: Mapping[str, Any], resume_hint: str) -> None:
+        if self.tracker is None:
+            return
+        try:
+            self.tracker.log_metrics(epoch, metrics)
+        except TrackingError as exc:
+            raise TrackingError(f"{exc.message}. {resume_hint}") from None
+
+    def finish(self, status: str, artifacts: list[Path], checkpoint: Path | None) -> None:
+        if self.tracker is None:
+            return
+        self.tracker.log_artifacts(artifacts)
+        if checkpoint is not None and self.config.tracking.log_checkpoints:
+            self.tracker.log_artifacts([checkpoint], artifact_path="checkpoints")
+        self.tracker.finish(status)
+
+    def abandon(self, status: str) -> None:
+        """Best effort after a failure: mark the run, without waiting on a dead server."""
+        if self.tracker is None or self.tracker.run_id is None:
+            return
+        # the server may be the reason we are failing; the log has it all
+        with contextlib.suppress(Exception):
+            self.tracker.client.set_terminated(self.tracker.run_id, status)
