@@ -57,14 +57,14 @@ class RunTracker:
         # our policy governs retries; MLflow's own would wait up to minutes per call
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(config.request_timeout_sec)))
-        for name in ("mlflow", "alembic"):
-            logging.getLogger(name).setLevel(logging.WARNING)
         if config.vault_addr and config.vault_token_path:
             apply_credentials(read_mlflow_credentials(config.vault_addr, config.vault_token_path))
         if self.uri.startswith("sqlite:///"):
             Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         from mlflow import MlflowClient
 
+        for name in ("mlflow", "alembic"):  # after the import, which sets its own levels
+            logging.getLogger(name).setLevel(logging.WARNING)
         self.client = MlflowClient(tracking_uri=self.uri)
 
     @property
@@ -109,9 +109,11 @@ class RunTracker:
         tags: Mapping[str, str],
         parent_run_id: str | None = None,
     ) -> str:
-        """Create the run (or reopen `run_id` after a resume) and return its id."""
+        """Create the run, or reopen `run_id` after a resume; a `run_id` this store does not
+        know (the trial was moved, the store is new) gets a new run, to which a resume then
+        sends the whole history. Returns the run's id."""
         experiment_id = self._experiment_id or self.experiment_id()
-        if run_id is not None:
+        if run_id is not None and self.run_exists(run_id):
             self._call(
                 f"reopen run {run_id}", lambda: self.client.update_run(run_id, status="RUNNING")
             )
@@ -127,6 +129,20 @@ class RunTracker:
         self.run_id = str(run.info.run_id)
         self.log_params(params)
         return self.run_id
+
+    def run_exists(self, run_id: str) -> bool:
+        """False when this store has no such run (a moved trial, a new local store)."""
+
+        def lookup() -> bool:
+            try:
+                self.client.get_run(run_id)
+            except Exception as exc:
+                if getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST":
+                    return False
+                raise
+            return True
+
+        return bool(self._call(f"look up run {run_id}", lookup))
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
