@@ -81,6 +81,7 @@ class MlflowServer:
 
         self.root.mkdir(parents=True, exist_ok=True)
         mlflow_bin = Path(sys.executable).with_name("mlflow")
+        log = open(self.root / "server.log", "ab")  # noqa: SIM115 (lives as long as the server)
         self.proc = subprocess.Popen(
             [
                 str(mlflow_bin),
@@ -96,9 +97,7 @@ class MlflowServer:
                 "--workers",
                 "1",
             ],
-            stdout=open(
-                self.root / "server.log", "ab"
-            ),  # noqa: SIM115 (lives as long as the server)
+            stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )

@@ -18,11 +18,11 @@ def test_tiny_bert_trains_loss_falls_and_every_metric_is_logged(workdir: Path) -
     result = run_cli(
         "train",
         *TINY,
+        "dataset.synthetic_num_posts=80",  # overrides may come before, between and after flags
         "--max-epochs",
         "3",
-        "--dry-run",
         "trainer.learning_rate=1e-3",
-        "dataset.synthetic_num_posts=80",
+        "--dry-run",
         cwd=workdir,
     )
     assert result.returncode == 0, result.stderr
