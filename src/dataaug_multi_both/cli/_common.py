@@ -11,7 +11,15 @@ import sys
 import traceback
 from collections.abc import Callable, Mapping
 
+from rich.console import Console
+
 from dataaug_multi_both.errors import DataAugError, Interrupted
+
+
+def make_console() -> Console:
+    """stdout console; in a log file (not a terminal) lines are 120 wide instead of 80."""
+    probe = Console()
+    return Console(highlight=False, width=None if probe.is_terminal else max(probe.width, 120))
 
 
 def debug_enabled() -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dataaug_multi_both.cli._common import run_command, split_overrides
+from dataaug_multi_both.cli._common import make_console, run_command, split_overrides
 from dataaug_multi_both.config.compose import load_train_config
 from dataaug_multi_both.errors import ConfigError
 from dataaug_multi_both.training.metrics import resolve_metric_name, short_metric_title
@@ -54,8 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_intermixed_args(argv)  # overrides may sit between flags
-    from rich.console import Console
-
     from dataaug_multi_both.training.recipe import RunOptions, run_training
     from dataaug_multi_both.training.run_state import resume_config_path
 
@@ -78,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         seed=args.seed,
     )
-    console = Console(highlight=False)
+    console = make_console()
     options = RunOptions(
         dry_run=args.dry_run,
         checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else None,

@@ -84,6 +84,14 @@ def prepare_data(
     return PreparedData(pairs, split, builder, window_tables, fingerprint, hit)
 
 
+def make_split_for(config: DatasetConfig, num_criteria: int, seed: int) -> SplitManifest:
+    """The split of a dataset without tokenising it (a study makes it once for all trials)."""
+    tables = load_tables(config.dataset_id, config.revision, config.synthetic_num_posts, seed)
+    fingerprint = tables.fingerprint()
+    pairs = build_pairs(tables, num_criteria, config.alignment_threshold)
+    return _make_split(tables.posts, pairs, config, seed, fingerprint)
+
+
 def _make_split(
     posts: Any, pairs: PairSet, config: DatasetConfig, seed: int, fingerprint: str
 ) -> SplitManifest:

@@ -67,6 +67,7 @@ def train_epoch(
     autocast: Callable[[], contextlib.AbstractContextManager[Any]],
     before_step: Callable[[], None],
     console: Console,
+    verbose: bool = True,
 ) -> dict[str, float]:
     """Train one epoch; `before_step` runs before every batch (it may raise to stop)."""
     table = data.tables["train"]
@@ -75,7 +76,8 @@ def train_epoch(
     sums = {"cm": 0.0, "eb": 0.0, "correct": 0.0, "rows": 0.0}
     opt.model.train()
     opt.optimizer.zero_grad(set_to_none=True)
-    with epoch_progress(console, f"epoch {epoch}/{trainer.max_epochs}", len(batches)) as bar:
+    description = f"epoch {epoch}/{trainer.max_epochs}"
+    with epoch_progress(console, description, len(batches), plain_lines=verbose) as bar:
         for index, rows in enumerate(batches):
             before_step()
             batch = {k: v.to(device) for k, v in data.builder.batch(table, rows).items()}

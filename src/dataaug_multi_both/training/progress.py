@@ -25,8 +25,11 @@ from rich.table import Table
 
 
 class EpochProgress:
-    def __init__(self, console: Console, description: str, total: int) -> None:
+    def __init__(
+        self, console: Console, description: str, total: int, plain_lines: bool = True
+    ) -> None:
         self.console = console
+        self.plain_lines = plain_lines  # in a log file: a line per quarter epoch
         self.description = description
         self.total = total
         self.done = 0
@@ -57,7 +60,7 @@ class EpochProgress:
         if self._progress is not None and self._task is not None:
             self._progress.update(self._task, advance=1, loss=loss_text)
             return
-        if self.done * 4 >= self._next_quarter * self.total:
+        if self.plain_lines and self.done * 4 >= self._next_quarter * self.total:
             elapsed = time.perf_counter() - self.started
             eta = elapsed / self.done * (self.total - self.done)
             self.console.print(
@@ -74,8 +77,10 @@ class EpochProgress:
 
 
 @contextmanager
-def epoch_progress(console: Console, description: str, total: int) -> Iterator[EpochProgress]:
-    with EpochProgress(console, description, total) as progress:
+def epoch_progress(
+    console: Console, description: str, total: int, plain_lines: bool = True
+) -> Iterator[EpochProgress]:
+    with EpochProgress(console, description, total, plain_lines) as progress:
         yield progress
 
 

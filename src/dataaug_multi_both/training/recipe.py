@@ -12,6 +12,7 @@ import math
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,9 @@ class RunOptions:
     split: SplitManifest | None = None  # a study's shared split; None = make or reuse the trial's
     tracking: TrackingContext = field(default_factory=TrackingContext)
     console: Console = field(default_factory=Console)
+    verbose: bool = True  # False: one line per epoch instead of the metric table
+    # called after each epoch is saved and logged; returning True stops training (pruning)
+    on_epoch_end: Callable[[int, dict[str, Any]], bool] | None = None
 
 
 @dataclass
@@ -72,6 +76,7 @@ class TrainingResult:
     best_value: float
     best_epoch: int
     history: list[dict[str, float]]
+    stopped_early: bool = False  # on_epoch_end asked to stop (a pruned HPO trial)
 
 
 def new_trial_id() -> str:
@@ -102,6 +107,11 @@ class TrainingRecipe:
         self.mlflow_run_id: str | None = None
         self._unsaved_state: dict[str, Any] | None = None  # last finished epoch, if not on disk
         self.stop = StopRequest()
+
+    def _info(self, message: str) -> None:
+        """Set-up details: shown for a standalone run, not for each trial of a study."""
+        if self.options.verbose:
+            self.console.print(message, highlight=False)
 
     # ----------------------------------------------------------------- setup
     def setup(self) -> None:
@@ -136,9 +146,7 @@ class TrainingRecipe:
         self.amp_dtype = torch.bfloat16 if trainer.precision == "bf16" else torch.float16
         self.use_amp = trainer.mixed_precision and self.device.type == "cuda"
         if trainer.mixed_precision and not self.use_amp:
-            self.console.print(
-                "note: trainer.mixed_precision has no effect on CPU; training in fp32"
-            )
+            self._info("note: trainer.mixed_precision has no effect on CPU; training in fp32")
         self.scaler = torch.amp.GradScaler(
             "cuda", enabled=self.use_amp and self.amp_dtype == torch.float16
         )
@@ -160,7 +168,7 @@ class TrainingRecipe:
         self.log = RunLog(self.trial_dir / "logs" / "train.jsonl")
         resolved = yaml.safe_dump(self.config.to_dict(), sort_keys=False)
         atomic_write_text(self.trial_dir / "config.yaml", resolved)
-        self.console.print(f"run directory: {self.trial_dir}")
+        self._info(f"run directory: {self.trial_dir}")
 
     def _setup_checkpointing(self) -> None:
         if self.options.dry_run:
@@ -181,7 +189,7 @@ class TrainingRecipe:
         run_id = self.resume.payload.get(ckpt.MLFLOW_RUN_ID) if self.resume else None
         self.mlflow_run_id = self.tracking.start(run_id, self.trial_id, self.options.tracking)
         if self.mlflow_run_id:
-            self.console.print(f"MLflow run {self.mlflow_run_id} at {self.tracking.uri}")
+            self._info(f"MLflow run {self.mlflow_run_id} at {self.tracking.uri}")
 
     def _report_checkpoint(self, action: str, **fields: Any) -> None:
         epoch = fields.pop("epoch", None)
@@ -216,12 +224,12 @@ class TrainingRecipe:
             self.log.write(
                 "data", alignment=report, splits=sizes, feature_cache_hit=self.data.cache_hit
             )
-        self.console.print(
+        self._info(
             "alignment of status-1 evidence: "
             + ", ".join(f"{k} {report[k]}" for k in ("exact", "normalised", "fuzzy", "unaligned"))
             + f" (special-case rows {report['special_case_rows']}, duplicate rows {report['duplicate_rows']})"
         )
-        self.console.print(
+        self._info(
             "splits (posts/pairs/windows): "
             + ", ".join(f"{k} {v['posts']}/{v['pairs']}/{v['windows']}" for k, v in sizes.items())
         )
@@ -354,6 +362,7 @@ class TrainingRecipe:
                     self._autocast,
                     self._before_step,
                     self.console,
+                    self.options.verbose,
                 )
                 metrics = {**train_metrics, **self._evaluate()}
                 self.epoch += 1
@@ -366,13 +375,27 @@ class TrainingRecipe:
                 self.log.write(
                     "epoch_end", epoch=self.epoch, step=self.opt.global_step, metrics=metrics
                 )
-                self.console.print(
-                    metrics_table(self.epoch, trainer.max_epochs, metrics, self.metric_name)
-                )
+                self._show_epoch(metrics)
                 self.tracking.log_epoch(self.epoch, metrics, self._resume_hint())
                 if stop.requested:
                     self._stop_safely()
+                if self.options.on_epoch_end and self.options.on_epoch_end(self.epoch, metrics):
+                    self.log.write("stopped_early", epoch=self.epoch, step=self.opt.global_step)
+                    return self._result(stopped_early=True)
         return self._result()
+
+    def _show_epoch(self, metrics: dict[str, Any]) -> None:
+        max_epochs = self.config.trainer.max_epochs
+        if self.options.verbose:
+            self.console.print(metrics_table(self.epoch, max_epochs, metrics, self.metric_name))
+            return
+        value = metrics.get(self.metric_name)
+        shown = "n/a" if value is None or math.isnan(value) else f"{value:.4f}"
+        self.console.print(
+            f"  trial {self.trial_id} epoch {self.epoch}/{max_epochs}: {self.metric_name} {shown} "
+            f"(train loss {metrics['train/criteria_matcher/loss'] + metrics['train/evidence_binder/loss']:.4f}, "
+            f"{metrics['system/epoch_duration_sec']:.0f}s)"
+        )
 
     def save_checkpoint(self, metrics: dict[str, Any]) -> CheckpointRecord | None:
         """Save the epoch just finished if the retention policy asks for it."""
@@ -472,12 +495,17 @@ class TrainingRecipe:
         )
         return metrics
 
-    def _result(self) -> TrainingResult:
+    def _result(self, stopped_early: bool = False) -> TrainingResult:
         values = [h.get(self.metric_name) for h in self.history]
         finite = [(v, -i) for i, v in enumerate(values) if v is not None and not math.isnan(v)]
         best_value, neg_index = max(finite) if finite else (math.nan, 0)
         return TrainingResult(
-            self.trial_dir, self.metric_name, best_value, -neg_index + 1, self.history
+            self.trial_dir,
+            self.metric_name,
+            best_value,
+            -neg_index + 1,
+            self.history,
+            stopped_early,
         )
 
     # --------------------------------------------------------------- cleanup

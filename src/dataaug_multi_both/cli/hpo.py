@@ -1,0 +1,82 @@
+"""`python -m dataaug_multi_both.cli.hpo`: an Optuna study of training runs.
+
+Exit codes: 0 all trials completed (pruned counts as completed), 1 some trials failed,
+2 configuration error, 3 study creation error (storage unreachable, unknown study on
+resume, data not loadable), 4 storage exhaustion, 5 MLflow unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dataaug_multi_both.cli._common import make_console, run_command, split_overrides
+from dataaug_multi_both.errors import ConfigError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m dataaug_multi_both.cli.hpo",
+        description="Hyperparameter search over training runs, with a study-wide storage budget.",
+        epilog="Trailing KEY=VALUE arguments are Hydra overrides (study.num_trials=20, trainer.max_epochs=3).",
+    )
+    parser.add_argument(
+        "--study-name", help="study name (default: generated); workers with the same name join"
+    )
+    parser.add_argument(
+        "--config", help="YAML config (default configs/hpo.yaml, else the bundled copy)"
+    )
+    parser.add_argument("--num-trials", type=int, help="finished trials to reach (default 100)")
+    parser.add_argument("--optimization-metric", help="e.g. val_f1 or val/criteria_matcher/f1")
+    parser.add_argument("--direction", help="maximize (the only direction)")
+    parser.add_argument("--study-dir", help="study directory (default experiments/study_{id})")
+    parser.add_argument(
+        "--resume-study", metavar="STUDY_ID", help="study id (with or without study_) or name"
+    )
+    parser.add_argument(
+        "--seed", type=int, help="sampler seed and every unset training seed (default 42)"
+    )
+    parser.add_argument("overrides", nargs="*", help="Hydra-style overrides KEY=VALUE")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_intermixed_args(argv)
+    from dataaug_multi_both.hpo.config import load_hpo_config
+    from dataaug_multi_both.hpo.runner import StudyOptions, locate_study, run_study
+    from dataaug_multi_both.training.metrics import resolve_metric_name
+
+    if args.direction is not None and args.direction != "maximize":
+        raise ConfigError(
+            f"--direction {args.direction!r} is not supported: studies maximize the optimization metric "
+            "(every metric is higher-is-better)"
+        )
+    if args.num_trials is not None and args.num_trials < 1:
+        raise ConfigError(f"--num-trials must be >= 1, got {args.num_trials}")
+    overrides = split_overrides(args.overrides)
+    study_dir = Path(args.study_dir).resolve() if args.study_dir else None
+    config_file = args.config
+    if args.resume_study:
+        study_dir = locate_study(args.resume_study, overrides, study_dir)
+        config_file = config_file or str(study_dir / "config.yaml")
+    hpo = load_hpo_config(
+        config_file,
+        overrides,
+        {
+            "num_trials": args.num_trials,
+            "optimization_metric": (
+                resolve_metric_name(args.optimization_metric) if args.optimization_metric else None
+            ),
+        },
+        seed=args.seed,
+    )
+    console = make_console()
+    result = run_study(hpo, StudyOptions(args.study_name, study_dir, args.resume_study, console))
+    if result.exit_code:
+        print(f"error: {result.message}", file=sys.stderr)
+    return result.exit_code
+
+
+if __name__ == "__main__":
+    run_command(main)

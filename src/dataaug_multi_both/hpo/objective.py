@@ -1,0 +1,161 @@
+"""One Optuna trial = one training run with the sampled values.
+
+Each epoch's optimization metric is reported to Optuna and the pruner is asked; a pruned
+trial ends as PRUNED. A trial that fails on its own (NaN loss, out of memory, a model that
+cannot be loaded, an invalid sampled config) ends as FAIL with the reason as a user
+attribute, and the study goes on. Errors that concern the whole study (disk exhausted,
+MLflow or the study storage unreachable, SIGINT/SIGTERM) end the study.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from dataaug_multi_both.config.compose import apply_values
+from dataaug_multi_both.config.schema import TrainConfig
+from dataaug_multi_both.data.splits import SplitManifest
+from dataaug_multi_both.errors import ConfigError, DataAugError, DataLoadError, TrainingError
+from dataaug_multi_both.hpo.search_space import ParamSpec, sample
+from dataaug_multi_both.training.recipe import RunOptions, run_training
+from dataaug_multi_both.training.reporting import TrackingContext
+
+# A trial that raises one of these fails alone; anything else of ours stops the study.
+TRIAL_ERRORS = (TrainingError, DataLoadError, ConfigError)
+
+
+def trial_id_for(study_id: str, number: int) -> str:
+    return f"{study_id}-{number:03d}"
+
+
+def trial_config(base: TrainConfig, values: dict[str, Any], trial_id: str) -> TrainConfig:
+    """The base training config with the sampled values and the trial's id."""
+    data = apply_values(base.to_dict(), {**values, "output.trial_id": trial_id})
+    return TrainConfig.from_dict(data)
+
+
+@dataclass
+class TrialOutcome:
+    number: int
+    trial_id: str
+    state: str = "RUNNING"
+    value: float | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+    duration_sec: float = 0.0
+    epochs: int = 0
+
+
+@dataclass
+class Objective:
+    base: TrainConfig
+    specs: list[ParamSpec]
+    study_id: str
+    metric: str
+    split: SplitManifest
+    console: Console
+    parent_run_id: str | None = None
+    storage_retry: Callable[[Callable[[], Any], str], Any] = lambda call, what: call()
+    on_trial_end: Callable[[TrialOutcome], None] = lambda outcome: None
+
+    def __call__(self, trial: Any) -> float:
+        import optuna
+
+        number = trial.number
+        trial_id = trial_id_for(self.study_id, number)
+        outcome = TrialOutcome(number, trial_id)
+        started = time.perf_counter()
+        experiments_dir = Path(self.base.output.experiments_dir).resolve()
+        self.storage_retry(lambda: trial.set_user_attr("trial_id", trial_id), "record the trial id")
+        self.storage_retry(
+            lambda: trial.set_user_attr("trial_dir", str(experiments_dir / f"trial_{trial_id}")),
+            "record the trial directory",
+        )
+        try:
+            values = sample(trial, self.specs)
+            outcome.params = dict(trial.params)
+            config = trial_config(self.base, values, trial_id)
+            self.console.print(
+                f"[bold]trial {number}[/bold] ({trial_id}): "
+                + ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items()),
+                highlight=False,
+            )
+            result = run_training(config, self._options(trial, config, outcome))
+            outcome.epochs = len(result.history)
+            if result.stopped_early:
+                outcome.state = "PRUNED"
+                raise optuna.TrialPruned(f"pruned after epoch {outcome.epochs}")
+            outcome.state, outcome.value = "COMPLETE", result.best_value
+            if math.isnan(result.best_value):
+                raise TrainingError(f"{self.metric} was undefined at every epoch")
+            return float(result.best_value)
+        except TRIAL_ERRORS as exc:
+            # this trial alone failed: FAIL it (a NaN value does) and let the study go on
+            self._record_failure(trial, outcome, exc.message)
+            return math.nan
+        except DataAugError as exc:
+            self._record_failure(trial, outcome, exc.message)
+            if exc.exit_code >= 128:
+                self.storage_retry(
+                    lambda: trial.set_user_attr("interrupted", True), "record the interrupt"
+                )
+            raise
+        finally:
+            outcome.duration_sec = time.perf_counter() - started
+            gc.collect()  # free the trial's model and optimizer before the next one
+            _empty_cuda_cache()
+            self.on_trial_end(outcome)
+
+    def _record_failure(self, trial: Any, outcome: TrialOutcome, reason: str) -> None:
+        outcome.state, outcome.reason = "FAIL", reason
+        self.storage_retry(lambda: trial.set_user_attr("fail_reason", reason), "record the failure")
+
+    def _options(self, trial: Any, config: TrainConfig, outcome: TrialOutcome) -> RunOptions:
+        def report(epoch: int, metrics: dict[str, Any]) -> bool:
+            value = metrics.get(self.metric)
+            if value is None or math.isnan(value):
+                return False
+            self.storage_retry(lambda: trial.report(float(value), epoch), f"report epoch {epoch}")
+            return bool(self.storage_retry(trial.should_prune, "ask the pruner"))
+
+        tags = {
+            "study_id": self.study_id,
+            "trial_number": str(trial.number),
+            "trial_id": outcome.trial_id,
+        }
+        return RunOptions(
+            split=self.split,
+            console=self.console,
+            verbose=False,
+            on_epoch_end=report,
+            tracking=TrackingContext(
+                run_name=f"trial_{trial.number:03d}_{config.model.model_id}",
+                tags=tags,
+                parent_run_id=self.parent_run_id,
+            ),
+        )
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _empty_cuda_cache() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def with_base(base: TrainConfig, experiments_dir: Path) -> TrainConfig:
+    """Trials live next to the study: the same experiments root."""
+    output = dataclasses.replace(base.output, experiments_dir=str(experiments_dir))
+    return dataclasses.replace(base, output=output)

@@ -1,0 +1,129 @@
+"""What users see of a study: a progress line per trial, a summary table, plots."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+
+@dataclass(frozen=True)
+class StudyProgress:
+    requested: int
+    counts: dict[str, int]  # optuna state name -> trials
+    best_value: float | None
+    best_number: int | None
+    elapsed_sec: float
+    finished_here: int  # trials this worker finished (for its ETA)
+
+    @property
+    def finished(self) -> int:
+        return self.counts.get("COMPLETE", 0) + self.counts.get("PRUNED", 0)
+
+    def eta_sec(self) -> float | None:
+        if self.finished_here == 0:
+            return None
+        return self.elapsed_sec / self.finished_here * max(0, self.requested - self.finished)
+
+    def line(self) -> str:
+        best = (
+            "-" if self.best_value is None else f"{self.best_value:.4f} (trial {self.best_number})"
+        )
+        eta = self.eta_sec()
+        return (
+            f"study: {self.finished}/{self.requested} trials finished "
+            f"({self.counts.get('COMPLETE', 0)} complete, {self.counts.get('PRUNED', 0)} pruned, "
+            f"{self.counts.get('FAIL', 0)} failed), {self.counts.get('RUNNING', 0)} running; "
+            f"best {best}; elapsed {_duration(self.elapsed_sec)}, ETA {_duration(eta) if eta is not None else '-'}"
+        )
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def state_counts(trials: list[Any]) -> dict[str, int]:
+    return dict(Counter(t.state.name for t in trials))
+
+
+def summary_table(trials: list[Any], metric_title: str, top: int = 10) -> Table:
+    complete = sorted(
+        (
+            t
+            for t in trials
+            if t.state.name == "COMPLETE" and t.value is not None and not math.isnan(t.value)
+        ),
+        key=lambda t: (-t.value, t.number),
+    )
+    params = sorted({k for t in complete[:top] for k in t.params})
+    table = Table(
+        title=f"top {min(top, len(complete))} of {len(trials)} trials", title_justify="left"
+    )
+    for column in ("Rank", "Trial", metric_title, *params, "Epochs", "Duration"):
+        table.add_column(column, justify="right" if column not in params else "left")
+    for rank, trial in enumerate(complete[:top], start=1):
+        duration = (
+            (trial.datetime_complete - trial.datetime_start).total_seconds()
+            if trial.datetime_complete
+            else 0
+        )
+        table.add_row(
+            str(rank),
+            str(trial.number),
+            f"{trial.value:.4f}",
+            *(_fmt(trial.params.get(p)) for p in params),
+            str(len(trial.intermediate_values)),
+            _duration(duration),
+        )
+    return table
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def write_plots(study: Any, directory: Path) -> list[Path]:
+    """PNG plots of the study (optimization history, intermediate values, parameter
+    importances); a plot that cannot be drawn yet (too few trials) is skipped."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import optuna
+    from optuna.visualization import matplotlib as ovm
+
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    plots = {
+        "optimization_history": lambda: ovm.plot_optimization_history(study),
+        "intermediate_values": lambda: ovm.plot_intermediate_values(study),
+        "param_importances": lambda: ovm.plot_param_importances(
+            study, evaluator=optuna.importance.PedAnovaImportanceEvaluator()
+        ),
+    }
+    for name, draw in plots.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # e.g. "importances will be equal" on few trials
+                axes: Any = draw()
+        except (ValueError, RuntimeError, ZeroDivisionError, IndexError):
+            continue  # e.g. importances need 2+ complete trials with varied parameters
+        first = axes if hasattr(axes, "figure") else axes.flat[0]  # one Axes or an array of them
+        figure: Any = first.figure
+        figure.set_size_inches(8, 5)
+        figure.tight_layout()
+        path = directory / f"{name}.png"
+        figure.savefig(path, dpi=100)
+        plt.close(figure)
+        written.append(path)
+    return written

@@ -1,0 +1,99 @@
+"""Optuna storage: the study database (SQLite next to the study, or PostgreSQL shared by
+several workers), with heartbeats so that a killed worker's trial is failed and retried."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from dataaug_multi_both.errors import DataAugError
+
+T = TypeVar("T")
+
+
+class StudyStorageError(DataAugError):
+    """The study storage cannot be created, reached or read (hpo exit 3)."""
+
+    exit_code = 3
+
+
+def storage_url(configured: str | None, study_dir: Path) -> str:
+    """The SQLAlchemy URL: the default SQLite file, or the configured URL with a driver."""
+    if not configured:
+        return f"sqlite:///{(study_dir / 'optuna_study.db').resolve()}"
+    if configured.startswith("postgresql://") or configured.startswith("postgres://"):
+        return "postgresql+psycopg2://" + configured.split("://", 1)[1]
+    return configured
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password (for study.json, logs and messages)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def with_connection_retry(call: Callable[[], T], what: str, url: str, budget_sec: float) -> T:
+    """Retry `call` while the database is unreachable, for at most `budget_sec` seconds;
+    then StudyStorageError (exit 3) naming the storage."""
+    deadline = time.monotonic() + budget_sec
+    pause = 0.5
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            if not is_connection_error(exc):
+                raise
+            if time.monotonic() + pause > deadline:
+                raise StudyStorageError(
+                    f"study storage {redact_url(url)} unreachable for {budget_sec:.0f}s while trying to {what}: "
+                    f"{str(exc).strip().splitlines()[0][:200]}"
+                ) from None
+            time.sleep(pause)
+            pause = min(pause * 2, 8.0)
+
+
+def open_storage(
+    url: str, heartbeat_interval: int, grace_period: int, connection_retry_sec: float
+) -> Any:
+    """An RDBStorage with heartbeats; a stale trial (worker killed) is failed and re-queued
+    once with the same parameters (RetryHeartbeatStaleTrialCallback, Optuna 5)."""
+    import optuna
+
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine_kwargs = {"pool_pre_ping": True} if not url.startswith("sqlite") else {}
+
+    def create() -> Any:
+        return optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=1
+            ),
+        )
+
+    try:
+        return with_connection_retry(create, "open the study storage", url, connection_retry_sec)
+    except StudyStorageError:
+        raise
+    except Exception as exc:  # bad URL, missing driver, refused credentials
+        raise StudyStorageError(
+            f"cannot open study storage {redact_url(url)}: {type(exc).__name__}: "
+            f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
+        ) from None
