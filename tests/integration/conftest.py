@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -128,6 +129,91 @@ class MlflowServer:
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
+    server.start()
+    yield server
+    server.stop()
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster (Debian's binaries: initdb + pg_ctl) on 127.0.0.1."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.port = free_port()
+
+    @staticmethod
+    def binary(name: str) -> str:
+        import shutil
+
+        found = shutil.which(name) or next(
+            iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))), None
+        )
+        if found is None:
+            pytest.skip(
+                f"PostgreSQL's {name} is not installed (make test installs the postgresql package)"
+            )
+        return str(found)
+
+    def _as_owner(self, *args: str) -> list[str]:
+        # initdb and postgres refuse to run as root: use the postgres account then
+        return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else list(args)
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil_chown(self.root)
+        subprocess.run(
+            self._as_owner(
+                self.binary("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"
+            ),
+            check=True,
+            capture_output=True,
+        )
+        self.pg_ctl(
+            "start", "-w", "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        )
+        import psycopg2
+
+        connection = psycopg2.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres"
+        )
+        connection.autocommit = True
+        connection.cursor().execute("CREATE DATABASE optuna")
+        connection.close()
+
+    def pg_ctl(self, *args: str) -> None:
+        subprocess.run(
+            self._as_owner(
+                self.binary("pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"), *args
+            ),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/optuna"
+
+    def stop(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.pg_ctl("stop", "-m", "immediate", "-w")
+
+
+def shutil_chown(path: Path) -> None:
+    import shutil
+
+    shutil.chown(path, user="postgres", group="postgres")
+    for parent in path.parents:  # the cluster's owner must be able to reach its directory
+        if str(parent) in ("/", "/tmp"):
+            break
+        os.chmod(parent, os.stat(parent).st_mode | 0o011)
+
+
+@pytest.fixture
+def postgres(tmp_path: Path) -> Any:
+    server = PostgresServer(tmp_path / "pg")
     server.start()
     yield server
     server.stop()

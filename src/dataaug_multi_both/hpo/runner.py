@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ import yaml
 from rich.console import Console
 
 from dataaug_multi_both.checkpointing.atomic import atomic_write_text
-from dataaug_multi_both.checkpointing.checkpointer import DTYPES
+from dataaug_multi_both.checkpointing.checkpointer import DTYPES, disk_usage
 from dataaug_multi_both.checkpointing.study_retention import (
     KEEP_BEST,
     RELEASE,
@@ -142,6 +141,8 @@ class StudyRunner:
         self.experiments_dir = Path(hpo.train.output.experiments_dir).resolve()
         self.started = time.monotonic()
         self.finished_here = 0
+        self.failed_here = 0  # failures use up the trial budget of this run, so a study whose
+        # every trial fails ends instead of looping (a resume starts a fresh budget)
         self.tracker: Any = None
 
     # ----------------------------------------------------------------- setup
@@ -150,7 +151,8 @@ class StudyRunner:
 
         import optuna
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        # failures are reported by us (hpo.jsonl, the progress line, the exit code)
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
         # heartbeats, stale-trial retries and matplotlib plots are "experimental" in Optuna 5
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         self._resolve_identity()
@@ -172,6 +174,7 @@ class StudyRunner:
         )
         self._adopt_study_attributes()
         self.study_dir.mkdir(parents=True, exist_ok=True)
+        self.experiments_dir.mkdir(parents=True, exist_ok=True)
         self.log = RunLog(self.study_dir / "logs" / "hpo.jsonl")
         atomic_write_text(
             self.study_dir / "config.yaml", yaml.safe_dump(self.hpo.to_dict(), sort_keys=False)
@@ -329,9 +332,10 @@ class StudyRunner:
             trials = self._retry(lambda: self.study.get_trials(deepcopy=False), "read the trials")
             counts = state_counts(trials)
             finished = sum(counts.get(s, 0) for s in FINISHED)
-            if finished >= cfg.num_trials:
+            if finished + self.failed_here >= cfg.num_trials:
                 break
-            if finished + counts.get("RUNNING", 0) >= cfg.num_trials and not counts.get("WAITING"):
+            busy = finished + self.failed_here + counts.get("RUNNING", 0)
+            if busy >= cfg.num_trials and not counts.get("WAITING"):
                 time.sleep(min(5, cfg.heartbeat_interval))  # the rest runs on other workers
                 continue
             problem = self._disk_problem()
@@ -378,7 +382,7 @@ class StudyRunner:
     def _disk_problem(self) -> str | None:
         """Free space must stay above the threshold after the next trial's checkpoints."""
         threshold = self.hpo.train.retention.disk_space_threshold_percent
-        usage = shutil.disk_usage(self.experiments_dir)
+        usage = disk_usage(self.experiments_dir)
         needed = 2 * self._largest_checkpoint()
         left = usage.free - needed
         if left / usage.total * 100 >= threshold:
@@ -409,6 +413,8 @@ class StudyRunner:
         views = trial_views(trials, outcome)
         freed = self._apply_study_retention(views)
         self.finished_here += 1
+        if outcome.state == "FAIL" and outcome.reason is not None:
+            self.failed_here += 1
         footprint = self.footprint_bytes()
         self.log.write(
             "trial_end",
