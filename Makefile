@@ -7,11 +7,12 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= configs/train.yaml
+HPO_CONFIG ?= configs/hpo.yaml
 ARGS ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-unit lint format train hpo resume evaluate clean-artifacts \
+.PHONY: help install postgres demo demo-train test test-unit lint format train hpo resume evaluate clean-artifacts \
         list-studies docker-build docker-run bench
 
 help: ## list the targets
@@ -25,10 +26,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the package (once)
 
-demo: $(STAMP) ## the main job on the embedded defaults (MiniLM + synthetic data)
-	$(BIN)/python -m dataaug_multi_both.cli.train --config configs/demo.yaml
+postgres: ## PostgreSQL server binaries for the multi-worker tests (Debian package, once)
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { echo "installing Debian's postgresql package"; \
+	    $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+	    $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
-test: $(STAMP) ## the whole test suite (unit + integration)
+demo: $(STAMP) ## the main job: a small HPO study (MiniLM vs tiny-bert) on the synthetic data
+	$(BIN)/python -m dataaug_multi_both.cli.hpo --config configs/hpo_demo.yaml --study-name demo $(ARGS)
+
+demo-train: $(STAMP) ## one training run of MiniLM on the synthetic data (configs/demo.yaml)
+	$(BIN)/python -m dataaug_multi_both.cli.train --config configs/demo.yaml $(ARGS)
+
+test: $(STAMP) postgres ## the whole test suite (unit + integration)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## unit tests only
@@ -50,8 +60,8 @@ resume: $(STAMP) ## resume a run: CHECKPOINT_PATH=experiments/trial_X/checkpoint
 	@test -n "$(CHECKPOINT_PATH)" || (echo "usage: make resume CHECKPOINT_PATH=..." && exit 2)
 	$(BIN)/python -m dataaug_multi_both.cli.train --resume-from $(CHECKPOINT_PATH) $(ARGS)
 
-hpo: $(STAMP) ## hyperparameter study (not available yet: see the HPO issue)
-	@echo "make hpo: the hpo command is not implemented yet" && exit 2
+hpo: $(STAMP) ## hyperparameter study: HPO_CONFIG=configs/hpo.yaml ARGS="--num-trials 50"
+	$(BIN)/python -m dataaug_multi_both.cli.hpo --config $(HPO_CONFIG) $(ARGS)
 
 evaluate: $(STAMP) ## evaluate a study's best trial: STUDY_DIR=... (not available yet)
 	@echo "make evaluate: the evaluate_study command is not implemented yet" && exit 2

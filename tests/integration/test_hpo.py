@@ -252,11 +252,11 @@ def test_two_workers_on_postgres_survive_a_killed_worker(
         "--study-dir",
         str(shared),
         "--num-trials",
-        "5",
+        "4",
         *SMALL,
         *NO_MLFLOW,
-        "trainer.max_epochs=4",
-        "dataset.synthetic_num_posts=60",
+        "trainer.max_epochs=3",
+        "dataset.synthetic_num_posts=50",
         f"study.storage={postgres.url}",
         "study.heartbeat_interval=1",
         "study.grace_period=4",
@@ -288,7 +288,7 @@ def test_two_workers_on_postgres_survive_a_killed_worker(
     assert b.returncode == 0, b_err
     trials = study.get_trials(deepcopy=False)
     finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
-    assert len(finished) == 5
+    assert len(finished) == 4
     dirs = [t.user_attrs["trial_dir"] for t in trials]
     assert len(dirs) == len(set(dirs))  # no trial directory shared by two trials
     killed = [t for t in trials if t.state.name == "FAIL" and not t.user_attrs.get("surplus")]

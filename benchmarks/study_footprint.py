@@ -1,0 +1,126 @@
+"""Disk footprint of HPO studies as the number of trials grows.
+
+    python benchmarks/study_footprint.py [--trials 5 10 20] [--json out.json]
+
+Runs one `hpo` study of tiny-bert trials on the synthetic data per trial count, each in a
+fresh directory, samples the size of the experiments directory while it runs (peak), and
+reports the final size, the checkpoint bytes left, and the per-trial RSS from hpo.jsonl.
+The expected shape: flat in the number of trials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+ARGS = [
+    "--config",
+    str(REPO / "configs" / "hpo_demo.yaml"),
+    "search_space.model_id.choices=[tiny-bert]",
+    "dataset.synthetic_num_posts=40",
+    "dataset.max_length=64",
+    "dataset.doc_stride=8",
+    "trainer.max_epochs=3",
+    "tracking.backend=none",
+    "--optimization-metric",
+    "val_auc",
+]
+
+
+def tree_bytes(root: Path, skip: tuple[str, ...] = (".cache",)) -> int:
+    total = 0
+    for path in root.rglob("*"):
+        if any(part in skip for part in path.relative_to(root).parts):
+            continue
+        try:
+            if path.is_file():
+                total += path.stat().st_size
+        except OSError:
+            pass  # a temp file renamed or deleted while we walked
+    return total
+
+
+def run_study(trials: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        experiments = workdir / "experiments"
+        peak = 0
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                if experiments.exists():
+                    peak = max(peak, tree_bytes(experiments))
+                time.sleep(0.2)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        started = time.monotonic()
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "dataaug_multi_both.cli.hpo",
+                "--num-trials",
+                str(trials),
+                *ARGS,
+            ],
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+        )
+        done.set()
+        sampler.join()
+        if result.returncode != 0:
+            raise SystemExit(f"hpo failed ({result.returncode}): {result.stderr[-2000:]}")
+        study_dir = next(experiments.glob("study_*"))
+        events = [
+            json.loads(x) for x in (study_dir / "logs" / "hpo.jsonl").read_text().splitlines()
+        ]
+        ends = [e for e in events if e["event"] == "trial_end"]
+        checkpoints = sum(p.stat().st_size for p in experiments.glob("trial_*/checkpoints/*.pt"))
+        return {
+            "trials": trials,
+            "final_bytes": tree_bytes(experiments),
+            "peak_bytes": max(peak, tree_bytes(experiments)),
+            "checkpoint_bytes": checkpoints,
+            "checkpoint_files": len(list(experiments.glob("trial_*/checkpoints/*.pt"))),
+            "states": {
+                s: sum(e["state"] == s for e in ends) for s in ("COMPLETE", "PRUNED", "FAIL")
+            },
+            "rss_mb_first_last": [ends[0]["rss_mb"], ends[-1]["rss_mb"]],
+            "wall_sec": round(time.monotonic() - started, 1),
+        }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, nargs="+", default=[5, 10, 20])
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    rows = [run_study(n) for n in args.trials]
+    print(
+        f"{'trials':>6} {'final MB':>9} {'peak MB':>8} {'ckpt MB':>8} {'ckpt files':>10} {'RSS MB first/last':>18} {'wall s':>7}"
+    )
+    for row in rows:
+        rss = "/".join(f"{v:.0f}" for v in row["rss_mb_first_last"])
+        print(
+            f"{row['trials']:>6} {row['final_bytes'] / 1e6:>9.2f} {row['peak_bytes'] / 1e6:>8.2f} "
+            f"{row['checkpoint_bytes'] / 1e6:>8.2f} {row['checkpoint_files']:>10} {rss:>18} {row['wall_sec']:>7}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
