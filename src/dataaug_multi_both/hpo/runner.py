@@ -47,6 +47,7 @@ from dataaug_multi_both.hpo.study import (
     make_sampler,
     new_study_id,
     study_dirs,
+    study_status,
 )
 from dataaug_multi_both.training.metrics import short_metric_title
 from dataaug_multi_both.training.run_log import RunLog
@@ -490,11 +491,7 @@ class StudyRunner:
             if best
             else None
         )
-        self.record.status = (
-            "completed"
-            if finished >= self.hpo.study.num_trials and exit_code in (0, 1)
-            else ("failed" if exit_code not in (0, 1) else "in_progress")
-        )
+        self.record.status = study_status(finished, self.hpo.study.num_trials, exit_code)
         self.record.last_exit_code = exit_code
         self.record.footprint_bytes = self.footprint_bytes()
         self.record.write(self.study_dir)

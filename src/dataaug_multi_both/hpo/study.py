@@ -63,6 +63,16 @@ class StudyRecord:
             raise StudyStorageError(f"cannot read {path}: {exc}") from exc
 
 
+def study_status(finished: int, requested: int, last_exit_code: int | None) -> str:
+    """completed: the requested trials finished; failed: the last run ended in an error exit
+    code; in_progress: trials are running or remain to be run."""
+    if finished >= requested:
+        return "completed"
+    if last_exit_code not in (None, 0):
+        return "failed"
+    return "in_progress"
+
+
 def study_dirs(experiments_dir: Path) -> list[Path]:
     if not experiments_dir.is_dir():
         return []

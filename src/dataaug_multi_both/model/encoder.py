@@ -83,6 +83,23 @@ def load_encoder(source: EncoderSource, revision: str) -> Any:
     return _from_pretrained(AutoModel, source, revision, "model", add_pooling_layer=False)
 
 
+def encoder_from_config(config: dict[str, Any]) -> Any:
+    """An encoder of the architecture described by a saved `config.to_dict()`, without
+    pretrained weights (a checkpoint's state dict fills them); needs no network."""
+    from transformers import AutoConfig, AutoModel
+
+    settings = dict(config)
+    model_type = settings.pop("model_type")
+    try:
+        built = AutoConfig.for_model(model_type, **settings)
+    except (KeyError, ValueError) as exc:
+        raise DataLoadError(f"cannot rebuild a {model_type!r} encoder: {_first_line(exc)}") from exc
+    try:
+        return AutoModel.from_config(built, add_pooling_layer=False)
+    except TypeError:
+        return AutoModel.from_config(built)
+
+
 def _from_pretrained(
     factory: Any, source: EncoderSource, revision: str, what: str, **kwargs: Any
 ) -> Any:

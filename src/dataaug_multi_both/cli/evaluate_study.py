@@ -1,0 +1,86 @@
+"""`python -m dataaug_multi_both.cli.evaluate_study`: the best trial of a study on its test split.
+
+Exit codes: 0 success, 1 evaluation error (model loading, inference failure), 2 study not
+found or no complete trial, 3 best trial checkpoint not found (or none verifies), 4 test
+dataset loading error.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dataaug_multi_both.cli._common import make_console, run_command
+from dataaug_multi_both.errors import DataAugError
+from dataaug_multi_both.hpo.evaluate import CheckpointUnavailableError, StudyNotFoundError
+from dataaug_multi_both.hpo.storage import StudyStorageError
+from dataaug_multi_both.training.evaluation import EvaluationDataError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m dataaug_multi_both.cli.evaluate_study",
+        description="Evaluate a study's best trial on the test split of the study's split manifest.",
+    )
+    parser.add_argument("--study-dir", required=True, help="experiments/study_{id}")
+    parser.add_argument(
+        "--output-path", help="report path (default {study_dir}/evaluation_report.json)"
+    )
+    parser.add_argument("--test-split", default="test", help="split to evaluate on (default test)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from rich.table import Table
+
+    from dataaug_multi_both.hpo.evaluate import evaluate_study
+
+    study_dir = Path(args.study_dir).resolve()
+    if not study_dir.is_dir():
+        raise StudyNotFoundError(f"study directory not found: {args.study_dir}")
+    output = Path(args.output_path) if args.output_path else study_dir / "evaluation_report.json"
+    console = make_console()
+    report = evaluate_study(study_dir, output, args.test_split, console)
+    best, split = report["best_trial"], report["test_split"]
+    console.print(
+        f"study {report['study']['name']}: best trial {best['number']} ({best['id']}), validation "
+        f"{best['optimization_metric']} {best['validation_value']:.4f}; checkpoint "
+        f"{Path(report['checkpoint']['path']).name} (epoch {report['checkpoint']['epoch']})"
+    )
+    table = Table(
+        title=f"{split['name']} split: {split['posts']} posts, {split['pairs']} pairs, {split['windows']} windows"
+    )
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in report["metrics"].items():
+        if "/f1_" not in name:
+            table.add_row(name, "n/a" if value != value else f"{value:.4f}")
+    console.print(table)
+    per = Table(title="per criterion")
+    for column in ("criterion", "precision", "recall", "f1", "support"):
+        per.add_column(column, justify="left" if column == "criterion" else "right")
+    for name, row in report["per_criterion"].items():
+        per.add_row(
+            name,
+            f"{row['precision']:.3f}",
+            f"{row['recall']:.3f}",
+            f"{row['f1']:.3f}",
+            str(row["support"]),
+        )
+    console.print(per)
+    console.print(f"report: {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_command(
+        main,
+        exit_codes={
+            StudyNotFoundError: 2,
+            StudyStorageError: 2,
+            CheckpointUnavailableError: 3,
+            EvaluationDataError: 4,
+            DataAugError: 1,
+        },
+    )

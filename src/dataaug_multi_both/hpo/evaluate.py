@@ -1,0 +1,198 @@
+"""Evaluate a study's best trial on the test split of the study's own split manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dataaug_multi_both.checkpointing.atomic import atomic_write_text
+from dataaug_multi_both.checkpointing.manifest import CheckpointManifest, CheckpointRecord
+from dataaug_multi_both.checkpointing.store import file_sha256, load_checkpoint
+from dataaug_multi_both.config.schema import TrainConfig
+from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
+from dataaug_multi_both.errors import DataAugError, StorageError
+from dataaug_multi_both.hpo.storage import StudyStorageError, storage_url
+from dataaug_multi_both.hpo.study import STUDY_FILE, StudyRecord
+
+STORAGE_ENV = "DATAAUG_STUDY_STORAGE"  # the full storage URL when study.json's has no password
+
+
+class StudyNotFoundError(DataAugError):
+    """No study at that path, or no complete trial (evaluate_study exit 2)."""
+
+    exit_code = 2
+
+
+class CheckpointUnavailableError(DataAugError):
+    """The best trial has no retained checkpoint that verifies (evaluate_study exit 3)."""
+
+    exit_code = 3
+
+
+@dataclass
+class ChosenCheckpoint:
+    path: Path
+    record: CheckpointRecord
+    payload: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_study_for(study_dir: Path) -> tuple[StudyRecord, Any]:
+    if not (study_dir / STUDY_FILE).is_file():
+        raise StudyNotFoundError(f"no study at {study_dir} (no {STUDY_FILE})")
+    record = StudyRecord.read(study_dir)
+    import optuna
+
+    url = os.environ.get(STORAGE_ENV) or (
+        storage_url(None, study_dir)
+        if (study_dir / "optuna_study.db").is_file()
+        else storage_url(record.storage, study_dir)
+    )
+    try:
+        return record, optuna.load_study(study_name=record.name, storage=url)
+    except KeyError as exc:
+        raise StudyNotFoundError(
+            f"study {record.name!r} is not in its storage {record.storage}"
+        ) from exc
+    except Exception as exc:  # unreachable database, bad URL
+        raise StudyStorageError(
+            f"cannot open the study storage {record.storage}: {type(exc).__name__}"
+        ) from exc
+
+
+def best_complete_trial(study: Any) -> Any:
+    complete = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.state.name == "COMPLETE" and t.value is not None
+    ]
+    if not complete:
+        raise StudyNotFoundError(f"study {study.study_name!r} has no complete trial to evaluate")
+    return max(complete, key=lambda t: (t.value, -t.number))
+
+
+def choose_checkpoint(trial_dir: Path) -> ChosenCheckpoint:
+    """The trial's best retained checkpoint that verifies (next best, with a warning)."""
+    directory = trial_dir / "checkpoints"
+    manifest = CheckpointManifest.read(directory) if directory.is_dir() else None
+    if manifest is None or not manifest.retained():
+        raise CheckpointUnavailableError(
+            f"the best trial has no retained checkpoint in {directory}"
+        )
+    ranked = sorted(
+        manifest.retained(),
+        key=lambda r: (-(r.metric_value if r.metric_value is not None else -1e9), r.epoch),
+    )
+    warnings = []
+    for record in ranked:
+        path = directory / record.file
+        if not path.is_file():
+            warnings.append(f"{record.file} is missing")
+        elif file_sha256(path) != record.sha256:
+            warnings.append(f"{record.file} fails its SHA256 check (corrupted)")
+        else:
+            try:
+                return ChosenCheckpoint(path, record, load_checkpoint(path), warnings)
+            except StorageError as exc:
+                warnings.append(exc.message)
+    raise CheckpointUnavailableError(
+        f"no checkpoint of {trial_dir.name} verifies: {'; '.join(warnings)}"
+    )
+
+
+def software_versions() -> dict[str, str]:
+    import optuna
+    import torch
+    import transformers
+
+    from dataaug_multi_both import __version__
+
+    return {
+        "dataaug_multi_both": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "optuna": optuna.__version__,
+    }
+
+
+def evaluate_study(
+    study_dir: Path, output_path: Path, split_name: str, console: Any
+) -> dict[str, Any]:
+    import torch
+
+    from dataaug_multi_both.training.evaluation import evaluate_checkpoint
+
+    started = time.monotonic()
+    record, study = load_study_for(study_dir)
+    best = best_complete_trial(study)
+    trial_dir = Path(best.user_attrs["trial_dir"])
+    chosen = choose_checkpoint(trial_dir)
+    for warning in chosen.warnings:
+        console.print(f"warning: {warning}; using the next best checkpoint", highlight=False)
+    config = TrainConfig.from_dict(yaml.safe_load((trial_dir / "config.yaml").read_text()))
+    split = SplitManifest.read(study_dir / MANIFEST_NAME)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    cache = (
+        Path(config.dataset.cache_dir)
+        if config.dataset.cache_dir
+        else trial_dir.parent / ".cache" / "features"
+    )
+    result = evaluate_checkpoint(config, chosen.payload, split, split_name, cache, device)
+    report = {
+        "study": {"id": record.study_id, "name": record.name, "dir": str(study_dir)},
+        "best_trial": {
+            "number": best.number,
+            "id": best.user_attrs.get("trial_id"),
+            "params": best.params,
+            "validation_value": best.value,
+            "optimization_metric": record.optimization_metric,
+        },
+        "checkpoint": {
+            "path": str(chosen.path),
+            "epoch": chosen.record.epoch,
+            "sha256": chosen.record.sha256,
+            "kind": chosen.record.kind,
+            "fallback_warnings": chosen.warnings,
+        },
+        "test_split": {"name": split_name, "key": result.split_key, **result.sizes},
+        "metrics": result.metrics,
+        "per_criterion": result.details["per_criterion"],
+        "confusion": result.details["confusion"],
+        "auc_skipped": result.details["auc_skipped"],
+        "decision_threshold": config.trainer.decision_threshold,
+        "software": software_versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "duration_sec": round(time.monotonic() - started, 2),
+    }
+    atomic_write_text(output_path, json.dumps(report, indent=1, default=str))
+    _log_to_mlflow(config, trial_dir, chosen.payload, result.metrics, console)
+    return report
+
+
+def _log_to_mlflow(
+    config: TrainConfig,
+    trial_dir: Path,
+    payload: dict[str, Any],
+    metrics: dict[str, float],
+    console: Any,
+) -> None:
+    run_id = payload.get("mlflow_run_id")
+    if config.tracking.backend != "mlflow" or not run_id:
+        return
+    from dataaug_multi_both.tracking.mlflow_logger import RunTracker
+
+    try:
+        tracker = RunTracker(config.tracking, trial_dir.parent)
+        if tracker.run_exists(run_id):
+            tracker.run_id = run_id
+            tracker.log_metrics(0, metrics)
+    except DataAugError as exc:  # the report is written; MLflow is a copy of it
+        console.print(f"warning: test metrics not logged to MLflow: {exc.message}", highlight=False)
