@@ -22,6 +22,7 @@ import yaml
 from rich.console import Console
 
 from dataaug_multi_both.checkpointing import format as ckpt
+from dataaug_multi_both.checkpointing import lock as trial_lock
 from dataaug_multi_both.checkpointing.atomic import atomic_write_text
 from dataaug_multi_both.checkpointing.checkpointer import Checkpointer
 from dataaug_multi_both.checkpointing.manifest import CheckpointRecord
@@ -165,6 +166,7 @@ class TrainingRecipe:
         self.experiments_dir = self.trial_dir.parent
         self.checkpoint_dir = (self.options.checkpoint_dir or default_checkpoints).resolve()
         self.trial_dir.mkdir(parents=True, exist_ok=True)
+        trial_lock.acquire(self.trial_dir)  # cleanup leaves a running trial alone
         self.log = RunLog(self.trial_dir / "logs" / "train.jsonl")
         resolved = yaml.safe_dump(self.config.to_dict(), sort_keys=False)
         atomic_write_text(self.trial_dir / "config.yaml", resolved)
@@ -515,6 +517,7 @@ class TrainingRecipe:
 
     def cleanup(self) -> None:
         self.log.write("run_end", epoch=self.epoch, step=self.opt.global_step)
+        trial_lock.release(self.trial_dir)
 
 
 def _to_cpu(value: Any) -> Any:

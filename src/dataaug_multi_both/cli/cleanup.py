@@ -1,0 +1,98 @@
+"""`python -m dataaug_multi_both.cli.cleanup`: reclaim disk from studies and trials.
+
+Exit codes: 0 success, 1 cleanup error (permission denied, I/O error), 2 study/trial
+directory not found (or not allowed: `/`, a symlink loop).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dataaug_multi_both.cli._common import make_console, run_command
+from dataaug_multi_both.errors import DataAugError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m dataaug_multi_both.cli.cleanup",
+        description="Delete orphaned files and checkpoints that no policy keeps; never a running trial.",
+    )
+    scope = parser.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--study-dir", help="a study and its trials")
+    scope.add_argument("--trial-dir", help="one trial")
+    scope.add_argument("--experiments-dir", help="every study and trial under this directory")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="show what would be deleted, change nothing"
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--aggressive", action="store_true", help="keep only the best checkpoint of the best trial"
+    )
+    mode.add_argument(
+        "--orphaned-only", action="store_true", help="only remove what nothing references"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from rich.table import Table
+
+    from dataaug_multi_both.checkpointing.cleanup import (
+        AGGRESSIVE,
+        ORPHANED_ONLY,
+        POLICY,
+        CleanupPlan,
+        execute,
+        plan_trial,
+    )
+    from dataaug_multi_both.hpo.cleanup_scope import resolve_scope
+
+    mode = AGGRESSIVE if args.aggressive else ORPHANED_ONLY if args.orphaned_only else POLICY
+
+    def path(value: str | None) -> Path | None:
+        return Path(value) if value else None
+
+    scope = resolve_scope(
+        path(args.study_dir), path(args.trial_dir), path(args.experiments_dir), args.aggressive
+    )
+    plan = CleanupPlan(actions=list(scope.extra))
+    for trial in scope.trials:
+        part = plan_trial(trial, mode)
+        plan.actions += part.actions
+        plan.preserved += part.preserved
+        plan.skipped += part.skipped
+    console = make_console()
+    verb = "would" if args.dry_run else "will"
+    table = Table(
+        title=f"cleanup of {scope.root} ({mode}{', dry run' if args.dry_run else ''})",
+        title_justify="left",
+    )
+    for column in ("action", "path", "MB", "reason"):
+        table.add_column(column, justify="right" if column == "MB" else "left")
+    for action in plan.actions:
+        table.add_row(
+            action.kind,
+            str(action.path.relative_to(scope.root)),
+            f"{action.bytes / 1e6:.2f}",
+            action.reason,
+        )
+    console.print(table if plan.actions else f"nothing to clean in {scope.root}")
+    freed = plan.bytes_to_free if args.dry_run else execute(plan, scope.root)
+    console.print(
+        f"space {verb} be freed: {freed / 1e9:.3f} GB"
+        if args.dry_run
+        else f"space freed: {freed / 1e9:.3f} GB"
+    )
+    for kept in plan.preserved:
+        console.print(f"preserved: {kept.relative_to(scope.root)}")
+    for reason in plan.skipped:
+        console.print(f"skipped: {reason}")
+    return 0
+
+
+if __name__ == "__main__":
+    from dataaug_multi_both.hpo.cleanup_scope import ScopeError
+
+    run_command(main, exit_codes={ScopeError: 2, DataAugError: 1})

@@ -1,0 +1,148 @@
+"""Which trials a `cleanup` looks at, and what their studies say about them (read-only)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from dataaug_multi_both.checkpointing import lock
+from dataaug_multi_both.checkpointing.cleanup import Action, TrialFacts, stray_temp_files
+from dataaug_multi_both.config.schema import RetentionConfig, TrainConfig
+from dataaug_multi_both.errors import DataAugError
+from dataaug_multi_both.hpo.evaluate import load_study_for
+from dataaug_multi_both.hpo.runner import study_retention_plan, trial_views
+from dataaug_multi_both.hpo.study import study_dirs
+
+STUDY_TRIAL = re.compile(r"^trial_(?P<study>\d{8}-\d{6}-[0-9a-f]{6})-(?P<number>\d{3,})$")
+
+
+class ScopeError(DataAugError):
+    """The directory to clean does not exist or may not be cleaned (cleanup exit 2)."""
+
+    exit_code = 2
+
+
+@dataclass
+class StudyView:
+    study_id: str
+    # by directory name (unique: trial_{study_id}-{NNN}), so a moved tree is still recognised
+    trial_dirs: dict[str, tuple[str | None, bool]]  # name -> (decision, running)
+    best_dir: str | None
+
+
+@dataclass
+class Scope:
+    root: Path
+    trials: list[TrialFacts]
+    extra: list[Action] = field(default_factory=list)
+
+
+def checked_root(path: Path) -> Path:
+    try:
+        root = path.resolve(strict=True)
+    except FileNotFoundError as exc:
+        raise ScopeError(f"directory not found: {path}") from exc
+    except (RuntimeError, OSError) as exc:  # a symlink loop
+        raise ScopeError(f"cannot resolve {path}: {exc}") from exc
+    if not root.is_dir():
+        raise ScopeError(f"not a directory: {path}")
+    if root == Path(root.anchor) or root == Path.home():
+        raise ScopeError(f"refusing to clean {root}: give a study, trial or experiments directory")
+    return root
+
+
+def read_study(study_dir: Path) -> StudyView:
+    record, study = load_study_for(study_dir)
+    config = (
+        yaml.safe_load((study_dir / "config.yaml").read_text())
+        if (study_dir / "config.yaml").is_file()
+        else {}
+    )
+    keep_top_k = int((config.get("study") or {}).get("keep_top_k_trials", 1))
+    trials = study.get_trials(deepcopy=False)
+    plan = study_retention_plan(trial_views(trials), keep_top_k)
+    complete = [t for t in trials if t.state.name == "COMPLETE" and t.value is not None]
+    best = max(complete, key=lambda t: (t.value, -t.number)) if complete else None
+    dirs: dict[str, tuple[str | None, bool]] = {}
+    for trial in trials:
+        if "trial_dir" in trial.user_attrs:
+            dirs[Path(trial.user_attrs["trial_dir"]).name] = (
+                plan.get(trial.number),
+                trial.state.name in ("RUNNING", "WAITING"),
+            )
+    best_dir = (
+        Path(best.user_attrs["trial_dir"]).name if best and "trial_dir" in best.user_attrs else None
+    )
+    return StudyView(record.study_id, dirs, best_dir)
+
+
+def _retention_of(trial_dir: Path) -> RetentionConfig | None:
+    try:
+        return TrainConfig.from_dict(
+            yaml.safe_load((trial_dir / "config.yaml").read_text())
+        ).retention
+    except (OSError, DataAugError, yaml.YAMLError, TypeError, AttributeError):
+        return None
+
+
+def _facts(trial_dir: Path, studies: dict[str, StudyView], aggressive: bool) -> TrialFacts:
+    match = STUDY_TRIAL.match(trial_dir.name)
+    running = lock.is_running(trial_dir)
+    study = studies.get(match["study"]) if match else None
+    if study is not None:
+        decision, db_running = study.trial_dirs.get(trial_dir.name, (None, False))
+        referenced = trial_dir.name in study.trial_dirs
+        return TrialFacts(
+            trial_dir,
+            running=running or db_running,
+            study_decision=decision,
+            keep_single_best=aggressive and study.best_dir == trial_dir.name,
+            orphan_dir=not referenced
+            and not running
+            and not (trial_dir / "checkpoints" / "manifest.json").is_file(),
+        )
+    orphan = (
+        bool(match) and not (trial_dir / "checkpoints" / "manifest.json").is_file() and not running
+    )
+    return TrialFacts(
+        trial_dir,
+        running=running,
+        keep_single_best=True,
+        orphan_dir=orphan,
+        retention=_retention_of(trial_dir),
+    )
+
+
+def resolve_scope(
+    study_dir: Path | None, trial_dir: Path | None, experiments_dir: Path | None, aggressive: bool
+) -> Scope:
+    """The cleanup root and the trials in it. A study's trials live next to its directory,
+    so a study is cleaned within the experiments directory that holds both."""
+    given = [p for p in (study_dir, trial_dir, experiments_dir) if p is not None]
+    if len(given) != 1:
+        raise ScopeError("give exactly one of --study-dir, --trial-dir, --experiments-dir")
+    if trial_dir is not None:
+        root = checked_root(trial_dir)
+        studies = {v.study_id: v for v in (read_study(d) for d in study_dirs(root.parent))}
+        return Scope(root, [_facts(root, studies, aggressive)])
+    if study_dir is not None:
+        study = checked_root(study_dir)
+        if not (study / "study.json").is_file():
+            raise ScopeError(f"no study.json in {study}")
+        view = read_study(study)
+        root = study.parent
+        trials = sorted(root.glob(f"trial_{view.study_id}-*"))
+        facts = [
+            _facts(t, {view.study_id: view}, aggressive)
+            for t in trials
+            if t.is_dir() and not t.is_symlink()
+        ]
+        return Scope(root, facts, stray_temp_files(study))
+    root = checked_root(experiments_dir)  # type: ignore[arg-type]
+    studies = {v.study_id: v for v in (read_study(d) for d in study_dirs(root))}
+    trials = sorted(p for p in root.glob("trial_*") if p.is_dir() and not p.is_symlink())
+    extra = [a for d in [*study_dirs(root), root / ".cache"] for a in stray_temp_files(d)]
+    return Scope(root, [_facts(t, studies, aggressive) for t in trials], extra)
