@@ -78,6 +78,13 @@ def best_complete_trial(study: Any) -> Any:
     return max(complete, key=lambda t: (t.value, -t.number))
 
 
+def trial_dir_near(study_dir: Path, recorded: str) -> Path:
+    """A trial directory next to the study (so a moved or copied experiments tree works),
+    else where the study recorded it."""
+    beside = study_dir.parent / Path(recorded).name
+    return beside if beside.is_dir() else Path(recorded)
+
+
 def choose_checkpoint(trial_dir: Path) -> ChosenCheckpoint:
     """The trial's best retained checkpoint that verifies (next best, with a warning)."""
     directory = trial_dir / "checkpoints"
@@ -133,7 +140,7 @@ def evaluate_study(
     started = time.monotonic()
     record, study = load_study_for(study_dir)
     best = best_complete_trial(study)
-    trial_dir = Path(best.user_attrs["trial_dir"])
+    trial_dir = trial_dir_near(study_dir, best.user_attrs["trial_dir"])
     chosen = choose_checkpoint(trial_dir)
     for warning in chosen.warnings:
         console.print(f"warning: {warning}; using the next best checkpoint", highlight=False)
