@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= configs/train.yaml
 HPO_CONFIG ?= configs/hpo.yaml
+EXPERIMENTS_DIR ?= experiments
 ARGS ?=
 PYTEST_ARGS ?=
 
@@ -32,8 +33,11 @@ postgres: ## PostgreSQL server binaries for the multi-worker tests (Debian packa
 	    $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
 	    $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
-demo: $(STAMP) ## the main job: a small HPO study (MiniLM vs tiny-bert) on the synthetic data
-	$(BIN)/python -m dataaug_multi_both.cli.hpo --config configs/hpo_demo.yaml --study-name demo $(ARGS)
+demo: $(STAMP) ## the main job: a small HPO study (MiniLM vs tiny-bert) on synthetic data, then its test evaluation
+	$(BIN)/python -m dataaug_multi_both.cli.hpo --config configs/hpo_demo.yaml --study-name demo \
+	  --study-dir experiments/study_demo $(ARGS)
+	$(BIN)/python -m dataaug_multi_both.cli.evaluate_study --study-dir experiments/study_demo
+	$(BIN)/python -m dataaug_multi_both.cli.list_studies
 
 demo-train: $(STAMP) ## one training run of MiniLM on the synthetic data (configs/demo.yaml)
 	$(BIN)/python -m dataaug_multi_both.cli.train --config configs/demo.yaml $(ARGS)
@@ -63,14 +67,15 @@ resume: $(STAMP) ## resume a run: CHECKPOINT_PATH=experiments/trial_X/checkpoint
 hpo: $(STAMP) ## hyperparameter study: HPO_CONFIG=configs/hpo.yaml ARGS="--num-trials 50"
 	$(BIN)/python -m dataaug_multi_both.cli.hpo --config $(HPO_CONFIG) $(ARGS)
 
-evaluate: $(STAMP) ## evaluate a study's best trial: STUDY_DIR=... (not available yet)
-	@echo "make evaluate: the evaluate_study command is not implemented yet" && exit 2
+evaluate: $(STAMP) ## evaluate a study's best trial on its test split: STUDY_DIR=experiments/study_X
+	@test -n "$(STUDY_DIR)" || (echo "usage: make evaluate STUDY_DIR=experiments/study_X" && exit 2)
+	$(BIN)/python -m dataaug_multi_both.cli.evaluate_study --study-dir $(STUDY_DIR) $(ARGS)
 
-clean-artifacts: $(STAMP) ## remove orphaned artifacts (not available yet)
-	@echo "make clean-artifacts: the cleanup command is not implemented yet" && exit 2
+clean-artifacts: $(STAMP) ## orphans + retention under EXPERIMENTS_DIR (ARGS=--dry-run / --aggressive)
+	$(BIN)/python -m dataaug_multi_both.cli.cleanup --experiments-dir $(EXPERIMENTS_DIR) $(ARGS)
 
-list-studies: $(STAMP) ## list studies (not available yet)
-	@echo "make list-studies: the list_studies command is not implemented yet" && exit 2
+list-studies: $(STAMP) ## the studies under EXPERIMENTS_DIR
+	$(BIN)/python -m dataaug_multi_both.cli.list_studies --experiments-dir $(EXPERIMENTS_DIR) $(ARGS)
 
 bench: $(STAMP) ## benchmarks (not available yet)
 	@echo "make bench: benchmarks are not written yet" && exit 2
