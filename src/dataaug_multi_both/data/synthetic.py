@@ -56,11 +56,14 @@ def generate_tables(num_posts: int, seed: int) -> tuple[pd.DataFrame, pd.DataFra
         post_id = f"syn_{number:05d}"
         sentences = _compose_sentences(rng)
         text, sentences = _render(rng, sentences)
-        for k, ann in enumerate(_annotate(rng, sentences)):
+        for ann in _annotate(rng, sentences):
+            code = SYMPTOMS.index(ann.symptom) if ann.symptom in SYMPTOMS else len(SYMPTOMS)
             annotation_rows.append(
                 {
                     "post_id": post_id,
-                    "sentence_id": f"s_{number}_{k}_{ann.index}",
+                    # the same (sentence, symptom) gets the same id, as in ReDSM5; the last
+                    # part is the sentence's 0-based index in the post
+                    "sentence_id": f"s_{number}_{code}_{ann.index}",
                     "sentence_text": ann.text,
                     "DSM5_symptom": ann.symptom,
                     "status": ann.status,
