@@ -10,7 +10,9 @@ CONFIG ?= configs/train.yaml
 HPO_CONFIG ?= configs/hpo.yaml
 EXPERIMENTS_DIR ?= experiments
 ARGS ?=
-PYTEST_ARGS ?=
+# two workers, one test file each: the integration tests are mostly subprocesses waiting on
+# each other; one torch thread per process keeps the two cores from being oversubscribed
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .DEFAULT_GOAL := help
 .PHONY: help install postgres demo demo-train test test-unit lint format train hpo resume evaluate clean-artifacts \
@@ -43,10 +45,10 @@ demo-train: $(STAMP) ## one training run of MiniLM on the synthetic data (config
 	$(BIN)/python -m dataaug_multi_both.cli.train --config configs/demo.yaml $(ARGS)
 
 test: $(STAMP) postgres ## the whole test suite (unit + integration)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## unit tests only
-	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not integration"
 
 lint: $(STAMP) ## ruff, black --check, mypy
 	$(BIN)/ruff check src tests benchmarks

@@ -179,6 +179,7 @@ def test_resume_study_by_id_and_name(tmp_path: Path) -> None:
         "--num-trials",
         "2",
         *SMALL,
+        "trainer.max_epochs=1",
         *NO_MLFLOW,
         cwd=tmp_path,
     )
