@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"--num-trials must be >= 1, got {args.num_trials}")
     overrides = split_overrides(args.overrides)
     study_dir = Path(args.study_dir).resolve() if args.study_dir else None
+    if study_dir is not None and study_dir.exists() and not study_dir.is_dir():
+        raise ConfigError(f"--study-dir {args.study_dir} is a file, not a directory")
     config_file = args.config
     if args.resume_study:
         study_dir = locate_study(args.resume_study, overrides, study_dir)

@@ -18,10 +18,9 @@ from dataaug_multi_both.checkpointing.store import file_sha256, load_checkpoint
 from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
 from dataaug_multi_both.errors import DataAugError, StorageError
+from dataaug_multi_both.hpo.runner import STORAGE_ENV
 from dataaug_multi_both.hpo.storage import StudyStorageError, storage_url
 from dataaug_multi_both.hpo.study import STUDY_FILE, StudyRecord
-
-STORAGE_ENV = "DATAAUG_STUDY_STORAGE"  # the full storage URL when study.json's has no password
 
 
 class StudyNotFoundError(DataAugError):

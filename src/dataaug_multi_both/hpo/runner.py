@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +38,7 @@ from dataaug_multi_both.hpo.objective import Objective, TrialOutcome, with_base
 from dataaug_multi_both.hpo.report import StudyProgress, state_counts, summary_table, write_plots
 from dataaug_multi_both.hpo.storage import (
     StudyStorageError,
+    is_connection_error,
     open_storage,
     redact_url,
     storage_url,
@@ -53,6 +57,7 @@ from dataaug_multi_both.training.metrics import short_metric_title
 from dataaug_multi_both.training.run_log import RunLog
 
 FINISHED = ("COMPLETE", "PRUNED")
+STORAGE_ENV = "DATAAUG_STUDY_STORAGE"  # the full storage URL, for one with a password
 
 
 @dataclass
@@ -124,6 +129,15 @@ def failed_trials(trials: list[Any]) -> list[Any]:
     ]
 
 
+def _quiet_lost_connection(args: threading.ExceptHookArgs) -> None:
+    """Optuna's heartbeat thread dies with a traceback when the database goes away; the
+    main thread reports that (retry, then exit 3), so one line is enough here."""
+    if args.exc_value is not None and is_connection_error(args.exc_value):
+        print("warning: a heartbeat could not reach the study storage", file=sys.stderr)
+        return
+    threading.__excepthook__(args)
+
+
 def _rss_mb() -> float:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -156,8 +170,10 @@ class StudyRunner:
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         # heartbeats, stale-trial retries and matplotlib plots are "experimental" in Optuna 5
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        threading.excepthook = _quiet_lost_connection
         self._resolve_identity()
-        self.url = storage_url(self.hpo.study.storage or self._record_storage(), self.study_dir)
+        configured = os.environ.get(STORAGE_ENV) or self.hpo.study.storage or self._record_storage()
+        self.url = storage_url(configured, self.study_dir)
         cfg = self.hpo.study
         self.storage = open_storage(
             self.url, cfg.heartbeat_interval, cfg.grace_period, cfg.connection_retry_sec
@@ -178,7 +194,8 @@ class StudyRunner:
         self.experiments_dir.mkdir(parents=True, exist_ok=True)
         self.log = RunLog(self.study_dir / "logs" / "hpo.jsonl")
         atomic_write_text(
-            self.study_dir / "config.yaml", yaml.safe_dump(self.hpo.to_dict(), sort_keys=False)
+            self.study_dir / "config.yaml",
+            yaml.safe_dump(self._config_without_secrets(), sort_keys=False),
         )
         self.split = self._shared_split()
         self.record = self._study_record()
@@ -222,6 +239,14 @@ class StudyRunner:
             if StudyRecord.read(directory).name == name:
                 return directory
         return None
+
+    def _config_without_secrets(self) -> dict[str, Any]:
+        """The resolved config as written next to the study: the storage URL without its
+        password (a resume then takes the URL from study.storage=... or $DATAAUG_STUDY_STORAGE)."""
+        data = self.hpo.to_dict()
+        if data["study"].get("storage"):
+            data["study"]["storage"] = redact_url(data["study"]["storage"])
+        return data
 
     def _record_storage(self) -> str | None:
         path = self.study_dir / "study.json"
@@ -348,6 +373,14 @@ class StudyRunner:
             except DataAugError as exc:  # the study cannot go on: disk, MLflow, storage, signal
                 exit_code, message = exc.exit_code, exc.message
                 break
+            except Exception as exc:  # the database went away while Optuna created or told a trial
+                if not is_connection_error(exc):
+                    raise
+                try:  # wait for it within the retry budget; a half-recorded trial goes stale
+                    self._retry(lambda: self.study.get_trials(deepcopy=False), "reconnect")
+                except StudyStorageError as gone:
+                    exit_code, message = gone.exit_code, gone.message
+                    break
         return self._finish(exit_code, message)
 
     def _guarded(self, objective: Objective) -> Any:
@@ -430,6 +463,7 @@ class StudyRunner:
             bytes_freed=freed,
             study_footprint_bytes=footprint,
             rss_mb=round(_rss_mb(), 1),
+            pid=os.getpid(),
         )
         progress = self._progress(views)
         self.console.print(progress.line(), highlight=False)

@@ -39,11 +39,20 @@ def redact_url(url: str) -> str:
 
 
 def is_connection_error(exc: BaseException) -> bool:
+    """A lost or refused database connection, also when it surfaces wrapped in another error
+    (Optuna 5 can raise an UnboundLocalError while handling one in `optimize`)."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
-    if isinstance(exc, OperationalError):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    seen: BaseException | None = exc
+    for _ in range(8):  # the chain of causes, bounded
+        if seen is None:
+            return False
+        if isinstance(seen, OperationalError) or (
+            isinstance(seen, DBAPIError) and seen.connection_invalidated
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def with_connection_retry(call: Callable[[], T], what: str, url: str, budget_sec: float) -> T:
