@@ -79,8 +79,18 @@ clean-artifacts: $(STAMP) ## orphans + retention under EXPERIMENTS_DIR (ARGS=--d
 list-studies: $(STAMP) ## the studies under EXPERIMENTS_DIR
 	$(BIN)/python -m dataaug_multi_both.cli.list_studies --experiments-dir $(EXPERIMENTS_DIR) $(ARGS)
 
-bench: $(STAMP) ## benchmarks (not available yet)
-	@echo "make bench: benchmarks are not written yet" && exit 2
+BENCH_OUT ?= docs/measurements
+BENCH_ARGS ?=
+
+$(VENV)/.bench-stamp: $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[dev,bench]"
+	touch $@
+
+bench: $(VENV)/.bench-stamp ## the four benchmarks against HF Trainer, quick mode (BENCH_ARGS=--full: minilm, longer)
+	cd benchmarks && ../$(BIN)/python throughput.py $(BENCH_ARGS) --json ../$(BENCH_OUT)/throughput.json
+	cd benchmarks && ../$(BIN)/python checkpoint_cost.py $(BENCH_ARGS) --json ../$(BENCH_OUT)/checkpoint_cost.json
+	cd benchmarks && OMP_NUM_THREADS=1 ../$(BIN)/python study_footprint.py --json ../$(BENCH_OUT)/study_footprint.json
+	cd benchmarks && ../$(BIN)/python hpo_overhead.py $(BENCH_ARGS) --json ../$(BENCH_OUT)/hpo_overhead.json
 
 docker-build: ## build the image (needs a Docker engine)
 	docker build -f docker/Dockerfile -t dataaug-multi-both .

@@ -1,11 +1,15 @@
-"""Disk footprint of HPO studies as the number of trials grows.
+"""Disk footprint of HPO studies as the number of trials grows, against Trainer + Optuna.
 
-    python benchmarks/study_footprint.py [--trials 5 10 20] [--json out.json]
+    python benchmarks/study_footprint.py [--trials 5 10 20 40] [--full] [--json out.json]
 
-Runs one `hpo` study of tiny-bert trials on the synthetic data per trial count, each in a
-fresh directory, samples the size of the experiments directory while it runs (peak), and
-reports the final size, the checkpoint bytes left, and the per-trial RSS from hpo.jsonl.
-The expected shape: flat in the number of trials.
+For each trial count, in a fresh directory: one `hpo` study of tiny-bert trials on the
+synthetic data, and the equivalent `Trainer.hyperparameter_search(backend="optuna")` run
+(`benchmarks/hf_trainer_baseline.py search`: save every epoch, save_total_limit=1,
+load_best_model_at_end=True, a median pruner). The size of the output directory is sampled
+while each runs (peak); the final size, the checkpoint bytes left and (ours) the per-trial
+RSS from hpo.jsonl are reported. The expected shape: flat for this project (only the
+study's top K trials keep a weights-only checkpoint), linear for the Trainer (every
+`run-N/` keeps its checkpoints).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _common import baseline, run
+
 REPO = Path(__file__).resolve().parents[1]
 ARGS = [
     "--config",
@@ -28,7 +34,7 @@ ARGS = [
     "dataset.synthetic_num_posts=40",
     "dataset.max_length=64",
     "dataset.doc_stride=8",
-    "trainer.max_epochs=3",
+    "trainer.max_epochs=2",
     "tracking.backend=none",
     "--optimization-metric",
     "val_auc",
@@ -102,12 +108,57 @@ def run_study(trials: int) -> dict[str, Any]:
         }
 
 
+def run_trainer_search(trials: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        out = workdir / "hf-search"
+        done = run(
+            baseline(
+                "search",
+                "--model",
+                "tiny-bert",
+                "--trials",
+                str(trials),
+                "--out",
+                str(out),
+                "dataset.dataset_id=synthetic",
+                "dataset.synthetic_num_posts=40",
+                "dataset.max_length=64",
+                "dataset.doc_stride=8",
+                "trainer.max_epochs=2",
+            ),
+            workdir,
+            1,
+            watch=out,
+            interval=0.2,
+        )
+        checkpoints = [p for p in out.rglob("*") if p.is_file() and "checkpoint-" in str(p)]
+        return {
+            "trials": trials,
+            "final_bytes": done.final_bytes,
+            "peak_bytes": done.peak_bytes,
+            "checkpoint_bytes": sum(p.stat().st_size for p in checkpoints),
+            "checkpoint_dirs": len({p.parent for p in out.glob("run-*/checkpoint-*/*")}),
+            "wall_sec": round(done.wall_sec, 1),
+        }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, nargs="+", default=[5, 10, 20])
+    parser.add_argument("--trials", type=int, nargs="+", default=[5, 10, 20, 40])
+    parser.add_argument("--no-trainer", action="store_true", help="only this project's studies")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    rows = [run_study(n) for n in args.trials]
+    rows = []
+    for n in args.trials:
+        rows.append(run_study(n))
+        print(f"  ours, {n} trials: done", file=sys.stderr)
+    trainer_rows = []
+    if not args.no_trainer:
+        for n in args.trials:
+            trainer_rows.append(run_trainer_search(n))
+            print(f"  Trainer + Optuna, {n} trials: done", file=sys.stderr)
+    print("study footprint (tiny-bert, fp32 8.2 MB), this project:")
     print(
         f"{'trials':>6} {'final MB':>9} {'peak MB':>8} {'ckpt MB':>8} {'ckpt files':>10} {'RSS MB first/last':>18} {'wall s':>7}"
     )
@@ -117,8 +168,24 @@ def main() -> int:
             f"{row['trials']:>6} {row['final_bytes'] / 1e6:>9.2f} {row['peak_bytes'] / 1e6:>8.2f} "
             f"{row['checkpoint_bytes'] / 1e6:>8.2f} {row['checkpoint_files']:>10} {rss:>18} {row['wall_sec']:>7}"
         )
+    if trainer_rows:
+        print("Trainer + Optuna hyperparameter_search:")
+        print(
+            f"{'trials':>6} {'final MB':>9} {'peak MB':>8} {'ckpt MB':>8} {'ckpt dirs':>10} {'wall s':>7}"
+        )
+        for row in trainer_rows:
+            print(
+                f"{row['trials']:>6} {row['final_bytes'] / 1e6:>9.2f} {row['peak_bytes'] / 1e6:>8.2f} "
+                f"{row['checkpoint_bytes'] / 1e6:>8.2f} {row['checkpoint_dirs']:>10} {row['wall_sec']:>7}"
+            )
+    first, last = rows[0], rows[-1]
+    growth = last["final_bytes"] / first["final_bytes"] - 1
+    print(
+        f"ours: {last['trials']} trials vs {first['trials']}: final {100 * growth:+.1f}%, "
+        f"peak {100 * (last['peak_bytes'] / first['peak_bytes'] - 1):+.1f}%"
+    )
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+        args.json.write_text(json.dumps({"ours": rows, "trainer": trainer_rows}, indent=1))
     return 0
 
 

@@ -52,6 +52,11 @@ class Checkpointer:
         resume = [r.size_bytes for r in self.store.manifest.records if r.kind == RESUME]
         return resume[-1] if resume else fallback
 
+    def wants(self, epoch: int, is_new_best: bool, is_final: bool) -> bool:
+        return should_save(
+            epoch, self.last_saved_epoch, is_new_best, is_final, self.retention.min_interval_epochs
+        )
+
     def save_epoch(
         self,
         epoch: int,
@@ -64,17 +69,38 @@ class Checkpointer:
         estimate_fallback: int,
     ) -> CheckpointRecord | None:
         """Save epoch `epoch` if the policy asks for it, then apply retention."""
-        if not should_save(
-            epoch, self.last_saved_epoch, is_new_best, is_final, self.retention.min_interval_epochs
-        ):
+        if not self.wants(epoch, is_new_best, is_final):
             return None
         self._ensure_space(self.estimate_bytes(estimate_fallback), epoch)
         record = self.store.save(build_payload(), epoch, step, metric_value, metrics)
+        self._saved(record)
+        return record
+
+    def write_serialized(
+        self,
+        data: bytes,
+        kind: str,
+        epoch: int,
+        step: int,
+        metric_value: float | None,
+        metrics: dict[str, Any],
+    ) -> CheckpointRecord:
+        """Put an epoch serialized in memory on disk, then apply retention (what the
+        background writer runs)."""
+        self._ensure_space(len(data), epoch)
+        record = self.store.save_serialized(data, kind, epoch, step, metric_value, metrics)
+        self._saved(record)
+        return record
+
+    def _saved(self, record: CheckpointRecord) -> None:
         self.report(
-            "saved", file=record.file, epoch=epoch, bytes=record.size_bytes, kind=record.kind
+            "saved",
+            file=record.file,
+            epoch=record.epoch,
+            bytes=record.size_bytes,
+            kind=record.kind,
         )
         self.apply_policy()
-        return record
 
     def apply_policy(self) -> int:
         """Keep-last-N / keep-best-K, then the size cap; returns bytes freed."""

@@ -4,6 +4,7 @@ SHA256 verification. The only module that deletes checkpoint files."""
 from __future__ import annotations
 
 import hashlib
+import io
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from dataaug_multi_both.checkpointing.atomic import (
     TEMP_MARKER,
     HashingWriter,
     atomic_write,
+    atomic_write_bytes,
     remove_quietly,
 )
 from dataaug_multi_both.checkpointing.format import KIND, slim_payload
@@ -30,6 +32,14 @@ def _torch_save(payload: dict[str, Any]) -> Callable[[HashingWriter], None]:
         torch.save(payload, cast(BinaryIO, writer))  # torch only calls write() and flush()
 
     return produce
+
+
+def serialize(payload: dict[str, Any]) -> bytes:
+    """The checkpoint file's bytes, made in memory (an in-memory snapshot that a background
+    writer can put on disk while training goes on)."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
 
 
 def checkpoint_name(epoch: int) -> str:
@@ -84,13 +94,40 @@ class CheckpointStore:
     ) -> CheckpointRecord:
         path = self.directory / checkpoint_name(epoch)
         sha256, size = atomic_write(path, _torch_save(payload))
+        return self._add(path, payload[KIND], sha256, size, epoch, step, metric_value, metrics)
+
+    def save_serialized(
+        self,
+        data: bytes,
+        kind: str,
+        epoch: int,
+        step: int,
+        metric_value: float | None,
+        metrics: dict[str, float | None],
+    ) -> CheckpointRecord:
+        """`save` of a payload already serialized with `serialize`."""
+        path = self.directory / checkpoint_name(epoch)
+        sha256, size = atomic_write_bytes(path, data)
+        return self._add(path, kind, sha256, size, epoch, step, metric_value, metrics)
+
+    def _add(
+        self,
+        path: Path,
+        kind: str,
+        sha256: str,
+        size: int,
+        epoch: int,
+        step: int,
+        metric_value: float | None,
+        metrics: dict[str, float | None],
+    ) -> CheckpointRecord:
         record = CheckpointRecord(
             file=path.name,
             epoch=epoch,
             step=step,
             metric_value=metric_value,
             metrics=dict(metrics),
-            kind=payload[KIND],
+            kind=kind,
             size_bytes=size,
             sha256=sha256,
             created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

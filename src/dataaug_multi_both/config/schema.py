@@ -117,6 +117,7 @@ class TrainerConfig:
     max_epochs: int = 10
     batch_size: int = 16
     eval_batch_size: int = 64
+    group_by_length: bool = True  # batches of similar input length (less padding), random order
     learning_rate: float = 3e-5
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1

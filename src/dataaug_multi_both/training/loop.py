@@ -7,10 +7,12 @@ at every step so that a diverging run stops with the epoch and step that went wr
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from rich.console import Console
 
@@ -51,9 +53,53 @@ class Optimisation:
             )
 
 
-def epoch_batches(num_rows: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    order = torch.randperm(num_rows, generator=epoch_generator(seed, epoch))
-    return [order[i : i + batch_size].tolist() for i in range(0, num_rows, batch_size)]
+MEGABATCH = 50  # batches per length-sorted group, as in Hugging Face's LengthGroupedSampler
+
+
+def epoch_batches(
+    lengths: np.ndarray, batch_size: int, seed: int, epoch: int, group_by_length: bool = True
+) -> list[list[int]]:
+    """The batches of epoch `epoch`, a pure function of (seed, epoch).
+
+    Plain: a random permutation cut into batches. Grouped by length: the permutation is cut
+    into megabatches of `MEGABATCH` batches, each sorted by input length, then the batches
+    are shuffled, so that a batch holds inputs of similar length (less padding) while the
+    order of batches stays random.
+    """
+    generator = epoch_generator(seed, epoch)
+    order = torch.randperm(len(lengths), generator=generator).numpy()
+    if group_by_length:
+        size = MEGABATCH * batch_size
+        order = np.concatenate(
+            [
+                chunk[np.argsort(-lengths[chunk], kind="stable")]
+                for chunk in (order[i : i + size] for i in range(0, len(order), size))
+            ]
+            or [order]
+        )
+    batches = [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+    if group_by_length:
+        shuffled = torch.randperm(len(batches), generator=generator).tolist()
+        batches = [batches[i] for i in shuffled]
+    return batches
+
+
+@dataclass
+class EpochStats:
+    """What one epoch of training processed, for throughput numbers (not metrics)."""
+
+    train_sec: float = 0.0  # forward, backward and optimizer steps, batch assembly included
+    samples: int = 0
+    tokens: int = 0  # real (attention) tokens
+    padded_tokens: int = 0  # tokens the model computed, padding included
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "train_sec": round(self.train_sec, 4),
+            "samples": self.samples,
+            "tokens": self.tokens,
+            "padded_tokens": self.padded_tokens,
+        }
 
 
 def train_epoch(
@@ -68,10 +114,12 @@ def train_epoch(
     before_step: Callable[[], None],
     console: Console,
     verbose: bool = True,
-) -> dict[str, float]:
+) -> tuple[dict[str, float], EpochStats]:
     """Train one epoch; `before_step` runs before every batch (it may raise to stop)."""
     table = data.tables["train"]
-    batches = epoch_batches(len(table), trainer.batch_size, seed, epoch)
+    batches = epoch_batches(table.length, trainer.batch_size, seed, epoch, trainer.group_by_length)
+    stats = EpochStats()
+    started = time.perf_counter()
     accumulation = trainer.gradient_accumulation_steps
     sums = {"cm": 0.0, "eb": 0.0, "correct": 0.0, "rows": 0.0}
     opt.model.train()
@@ -81,6 +129,8 @@ def train_epoch(
         for index, rows in enumerate(batches):
             before_step()
             batch = {k: v.to(device) for k, v in data.builder.batch(table, rows).items()}
+            stats.tokens += int(table.length[rows].sum())
+            stats.padded_tokens += batch["input_ids"].numel()
             targets = {k: v.to(device) for k, v in data.builder.targets(table, rows).items()}
             with autocast():
                 output = opt.model(**batch)
@@ -102,9 +152,12 @@ def train_epoch(
             sums["correct"] += float((predicted == targets["label"]).sum())
             sums["rows"] += n
             bar.advance(float(loss.total.detach()))
+    stats.train_sec = time.perf_counter() - started
+    stats.samples = int(sums["rows"])
     rows_seen = max(1.0, sums["rows"])
-    return {
+    metrics = {
         "train/criteria_matcher/loss": sums["cm"] / rows_seen,
         "train/criteria_matcher/accuracy": sums["correct"] / rows_seen,
         "train/evidence_binder/loss": sums["eb"] / rows_seen,
     }
+    return metrics, stats

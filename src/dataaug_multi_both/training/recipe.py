@@ -24,10 +24,10 @@ from rich.console import Console
 from dataaug_multi_both.checkpointing import format as ckpt
 from dataaug_multi_both.checkpointing import lock as trial_lock
 from dataaug_multi_both.checkpointing.atomic import atomic_write_text
+from dataaug_multi_both.checkpointing.background import BackgroundWriter
 from dataaug_multi_both.checkpointing.checkpointer import Checkpointer
-from dataaug_multi_both.checkpointing.manifest import CheckpointRecord
 from dataaug_multi_both.checkpointing.policy import RESUME, is_new_best
-from dataaug_multi_both.checkpointing.store import CheckpointStore
+from dataaug_multi_both.checkpointing.store import CheckpointStore, serialize
 from dataaug_multi_both.config.schema import ModelConfig, TrainConfig, TrainerConfig
 from dataaug_multi_both.data.pipeline import PreparedData, prepare_data
 from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
@@ -42,6 +42,7 @@ from dataaug_multi_both.training.progress import metrics_table
 from dataaug_multi_both.training.reporting import TrackingBridge, TrackingContext
 from dataaug_multi_both.training.run_log import RunLog
 from dataaug_multi_both.training.run_state import (
+    EPOCH_EVENTS,
     ResumePoint,
     reconcile_run_log,
     require_same_training_config,
@@ -107,6 +108,7 @@ class TrainingRecipe:
         self.resume: ResumePoint | None = None
         self.mlflow_run_id: str | None = None
         self._unsaved_state: dict[str, Any] | None = None  # last finished epoch, if not on disk
+        self.writer = BackgroundWriter()  # checkpoints go to disk while the next epoch trains
         self.stop = StopRequest()
 
     def _info(self, message: str) -> None:
@@ -125,15 +127,25 @@ class TrainingRecipe:
         self._setup_runtime(self.config.trainer)
         seed_everything(self.config.seeds)
         self.tracking = TrackingBridge(self.config, self._experiments_root())
-        self._setup_run_dir()
-        self._setup_checkpointing()
-        self._setup_tracking()
-        self._setup_tokenizer(self.config.model)
-        self._setup_data()
-        self._setup_model(self.config.model)
-        self._setup_optimizer(self.config.trainer)
+        seconds: dict[str, float] = {}
+        with _timed(seconds, "run_dir"):
+            self._setup_run_dir()
+            self._setup_checkpointing()
+        with _timed(seconds, "tracking"):
+            self._setup_tracking()
+        with _timed(seconds, "tokenizer"):
+            self._setup_tokenizer(self.config.model)
+        with _timed(seconds, "data"):
+            self._setup_data()
+        with _timed(seconds, "model"):
+            self._setup_model(self.config.model)
+            self._setup_optimizer(self.config.trainer)
         if self.resume is not None:
-            self._restore(self.resume.payload)
+            with _timed(seconds, "restore"):
+                self._restore(self.resume.payload)
+        self.log.write(
+            "setup", epoch=self.epoch, seconds=seconds, feature_cache_hit=self.data.cache_hit
+        )
 
     def _setup_runtime(self, trainer: TrainerConfig) -> None:
         if trainer.num_threads:
@@ -168,9 +180,20 @@ class TrainingRecipe:
         self.trial_dir.mkdir(parents=True, exist_ok=True)
         trial_lock.acquire(self.trial_dir)  # cleanup leaves a running trial alone
         self.log = RunLog(self.trial_dir / "logs" / "train.jsonl")
+        if self.resume is None:
+            self._forget_unfinished_attempt()
         resolved = yaml.safe_dump(self.config.to_dict(), sort_keys=False)
         atomic_write_text(self.trial_dir / "config.yaml", resolved)
         self._info(f"run directory: {self.trial_dir}")
+
+    def _forget_unfinished_attempt(self) -> None:
+        """A fresh start in a trial directory whose earlier attempt was killed before any
+        resume checkpoint: its epoch lines describe training that starts over now."""
+        records = self.log.records()
+        stale = sorted({r["epoch"] for r in records if r.get("event") == "epoch_end"})
+        if stale:
+            self.log.rewrite([r for r in records if r.get("event") not in EPOCH_EVENTS])
+            self.log.write("restart", epoch=0, dropped_epochs=stale)
 
     def _setup_checkpointing(self) -> None:
         if self.options.dry_run:
@@ -256,6 +279,9 @@ class TrainingRecipe:
                 {"params": no_decay, "weight_decay": 0.0},
             ],
             lr=trainer.learning_rate,
+            # one fused kernel per step instead of a Python loop over the parameters (CPU
+            # and CUDA); the update is the same AdamW, deterministic on CPU
+            fused=self.device.type in ("cpu", "cuda"),
         )
         batches = math.ceil(len(self.data.tables["train"]) / trainer.batch_size)
         self.steps_per_epoch = math.ceil(batches / trainer.gradient_accumulation_steps)
@@ -353,7 +379,7 @@ class TrainingRecipe:
             self.stop = stop
             while self.epoch < trainer.max_epochs:
                 started = time.perf_counter()
-                train_metrics = train_epoch(
+                train_metrics, stats = train_epoch(
                     self.opt,
                     self.data,
                     trainer,
@@ -366,24 +392,39 @@ class TrainingRecipe:
                     self.console,
                     self.options.verbose,
                 )
+                evaluated = time.perf_counter()
                 metrics = {**train_metrics, **self._evaluate()}
+                eval_sec = time.perf_counter() - evaluated
                 self.epoch += 1
                 metrics["system/epoch_duration_sec"] = time.perf_counter() - started
                 metrics["system/disk_free_gb"] = shutil.disk_usage(self.trial_dir).free / 1e9
-                record = self.save_checkpoint(metrics)
-                if record is not None:
-                    metrics["system/checkpoint_size_mb"] = record.size_bytes / 1e6
+                saving = time.perf_counter()
+                size = self.save_checkpoint(metrics)
+                checkpoint_sec = time.perf_counter() - saving
+                if size is not None:
+                    metrics["system/checkpoint_size_mb"] = size / 1e6
                 self.history.append(metrics)
+                timing = {
+                    **stats.as_dict(),
+                    "eval_sec": round(eval_sec, 4),
+                    "checkpoint_sec": round(checkpoint_sec, 4),
+                }
                 self.log.write(
-                    "epoch_end", epoch=self.epoch, step=self.opt.global_step, metrics=metrics
+                    "epoch_end",
+                    epoch=self.epoch,
+                    step=self.opt.global_step,
+                    metrics=metrics,
+                    timing=timing,
                 )
                 self._show_epoch(metrics)
-                self.tracking.log_epoch(self.epoch, metrics, self._resume_hint())
+                self.tracking.log_epoch(self.epoch, metrics, self._resume_hint)
                 if stop.requested:
                     self._stop_safely()
                 if self.options.on_epoch_end and self.options.on_epoch_end(self.epoch, metrics):
                     self.log.write("stopped_early", epoch=self.epoch, step=self.opt.global_step)
+                    self.writer.wait()
                     return self._result(stopped_early=True)
+        self.writer.wait()
         return self._result()
 
     def _show_epoch(self, metrics: dict[str, Any]) -> None:
@@ -399,31 +440,35 @@ class TrainingRecipe:
             f"{metrics['system/epoch_duration_sec']:.0f}s)"
         )
 
-    def save_checkpoint(self, metrics: dict[str, Any]) -> CheckpointRecord | None:
-        """Save the epoch just finished if the retention policy asks for it."""
+    def save_checkpoint(self, metrics: dict[str, Any]) -> int | None:
+        """Hand the epoch just finished to the background writer if the retention policy
+        asks for it; returns the checkpoint's size in bytes (None: not saved). The loop is
+        blocked only while the epoch is serialized in memory (and while the previous
+        epoch's write, if still running, finishes)."""
         if self.checkpointer is None:
             return None
+        self.writer.wait()
+        checkpointer = self.checkpointer
         value = metrics.get(self.metric_name)
         best = is_new_best(value, [h.get(self.metric_name) for h in self.history])
         final = self.epoch == self.config.trainer.max_epochs
-        record = self.checkpointer.save_epoch(
-            self.epoch,
-            self.opt.global_step,
-            value,
-            metrics,
-            best,
-            final,
-            lambda: self._state(metrics, copy=False),
-            self.num_parameters * 12,  # fp32 weights + AdamW's two moments
+        if not checkpointer.wants(self.epoch, best, final):
+            # not saved (min_interval_epochs > 1): keep a snapshot in memory so that an
+            # interrupt can still write the last finished epoch
+            self._unsaved_state = self._state(metrics, copy=True)
+            return None
+        self._unsaved_state = None
+        data = serialize(self._state(metrics, copy=False))
+        epoch, step, saved_metrics = self.epoch, self.opt.global_step, dict(metrics)
+        self.writer.submit(
+            lambda: checkpointer.write_serialized(data, RESUME, epoch, step, value, saved_metrics)
         )
-        # not saved (min_interval_epochs > 1): keep a snapshot in memory so that an interrupt
-        # can still write the last finished epoch
-        self._unsaved_state = None if record is not None else self._state(metrics, copy=True)
-        return record
+        return len(data)
 
     def latest_resume_checkpoint(self) -> Path | None:
         if self.checkpointer is None:
             return None
+        self.writer.wait()
         retained = [r for r in self.checkpointer.store.manifest.retained() if r.kind == RESUME]
         latest = max(retained, key=lambda r: r.epoch, default=None)
         return self.checkpoint_dir / latest.file if latest else None
@@ -431,6 +476,7 @@ class TrainingRecipe:
     def best_checkpoint(self) -> Path | None:
         if self.checkpointer is None:
             return None
+        self.writer.wait()
         best = next((r for r in self.checkpointer.store.manifest.retained() if r.is_best), None)
         return self.checkpoint_dir / best.file if best else None
 
@@ -446,6 +492,7 @@ class TrainingRecipe:
     def _stop_safely(self) -> None:
         """After SIGINT/SIGTERM: make sure the last finished epoch is on disk as a resume
         checkpoint, then stop with a message that says how to resume."""
+        self.writer.wait()
         if self.checkpointer is None:
             raise Interrupted(
                 f"interrupted by {self.stop.name} after epoch {self.epoch} (--dry-run: nothing saved)"
@@ -516,8 +563,21 @@ class TrainingRecipe:
         self.tracking.finish("FINISHED", artifacts, self.best_checkpoint())
 
     def cleanup(self) -> None:
+        try:  # a write still pending after a failure: let it finish, note its error
+            self.writer.close()
+        except Exception as exc:
+            self.log.write("checkpoint", epoch=self.epoch, action="write_failed", error=str(exc))
         self.log.write("run_end", epoch=self.epoch, step=self.opt.global_step)
         trial_lock.release(self.trial_dir)
+
+
+@contextlib.contextmanager
+def _timed(seconds: dict[str, float], name: str) -> Any:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[name] = round(time.perf_counter() - started, 4)
 
 
 def _to_cpu(value: Any) -> Any:

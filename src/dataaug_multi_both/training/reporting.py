@@ -8,7 +8,7 @@ twice), then continues.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,7 @@ class TrackingBridge:
     def __init__(self, config: TrainConfig, experiments_dir: Path) -> None:
         self.config = config
         self.tracker = None
+        self._on_server: set[int] = set()  # steps the server had when the run resumed
         if config.tracking.backend == "mlflow":
             from dataaug_multi_both.tracking.mlflow_logger import RunTracker
 
@@ -90,18 +91,23 @@ class TrackingBridge:
         if self.tracker is None or not history:
             return []
         present = self.tracker.logged_steps()
+        self._on_server = present
         missing = [epoch for epoch in range(1, len(history) + 1) if epoch not in present]
         for epoch in missing:
             self.tracker.log_metrics(epoch, history[epoch - 1])
         return missing
 
-    def log_epoch(self, epoch: int, metrics: Mapping[str, Any], resume_hint: str) -> None:
-        if self.tracker is None:
-            return
+    def log_epoch(
+        self, epoch: int, metrics: Mapping[str, Any], resume_hint: Callable[[], str]
+    ) -> None:
+        """`resume_hint` is called only when the server is gone (it waits for the epoch's
+        checkpoint to be on disk, so that the hint can promise it)."""
+        if self.tracker is None or epoch in self._on_server:
+            return  # a replayed epoch the server got before a crash (same values on CPU)
         try:
             self.tracker.log_metrics(epoch, metrics)
         except TrackingError as exc:
-            raise TrackingError(f"{exc.message}. {resume_hint}") from None
+            raise TrackingError(f"{exc.message}. {resume_hint()}") from None
 
     def finish(self, status: str, artifacts: list[Path], checkpoint: Path | None) -> None:
         if self.tracker is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ def _plain(value: Any) -> Any:
 class RunLog:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._lock = threading.Lock()  # the checkpoint writer thread logs too
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(
@@ -46,7 +48,7 @@ class RunLog:
             record["metrics"] = metrics
         record.update(fields)
         line = json.dumps(_plain(record), sort_keys=False) + "\n"
-        with open(self.path, "a", encoding="utf-8") as handle:
+        with self._lock, open(self.path, "a", encoding="utf-8") as handle:
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
