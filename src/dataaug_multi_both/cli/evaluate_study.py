@@ -32,16 +32,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from rich.console import Console
     from rich.table import Table
 
     from dataaug_multi_both.hpo.evaluate import evaluate_study
+    from dataaug_multi_both.training.distributed import from_environment
 
     study_dir = Path(args.study_dir).resolve()
     if not study_dir.is_dir():
         raise StudyNotFoundError(f"study directory not found: {args.study_dir}")
     output = Path(args.output_path) if args.output_path else study_dir / "evaluation_report.json"
-    console = make_console()
-    report = evaluate_study(study_dir, output, args.test_split, console)
+    dist = from_environment()  # under torchrun the ranks share the inference
+    console = make_console() if dist.is_main else Console(quiet=True)
+    report = evaluate_study(study_dir, output, args.test_split, console, dist)
+    if not dist.is_main:
+        return 0
     best, split = report["best_trial"], report["test_split"]
     console.print(
         f"study {report['study']['name']}: best trial {best['number']} ({best['id']}), validation "

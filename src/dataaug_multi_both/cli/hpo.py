@@ -43,8 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_intermixed_args(argv)
+    from rich.console import Console
+
     from dataaug_multi_both.hpo.config import load_hpo_config
     from dataaug_multi_both.hpo.runner import StudyOptions, locate_study, run_study
+    from dataaug_multi_both.training.distributed import from_environment
     from dataaug_multi_both.training.metrics import resolve_metric_name
 
     if args.direction is not None and args.direction != "maximize":
@@ -73,9 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         },
         seed=args.seed,
     )
-    console = make_console()
-    result = run_study(hpo, StudyOptions(args.study_name, study_dir, args.resume_study, console))
-    if result.exit_code:
+    dist = from_environment()  # under torchrun each trial is a data-parallel job
+    console = make_console() if dist.is_main else Console(quiet=True)
+    result = run_study(
+        hpo, StudyOptions(args.study_name, study_dir, args.resume_study, console, dist)
+    )
+    if result.exit_code and dist.is_main:
         print(f"error: {result.message}", file=sys.stderr)
     return result.exit_code
 

@@ -2,6 +2,9 @@
 
 Exit codes: 0 success, 1 training error, 2 configuration error, 3 data/model loading
 error, 4 storage error, 5 tracking error.
+
+Under `torchrun --nproc_per_node N -m dataaug_multi_both.cli.train ...` every process runs
+this module; they form one data-parallel job (see docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -54,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_intermixed_args(argv)  # overrides may sit between flags
+    from rich.console import Console
+
+    from dataaug_multi_both.training.distributed import from_environment
     from dataaug_multi_both.training.recipe import RunOptions, run_training
     from dataaug_multi_both.training.run_state import resume_config_path
 
@@ -76,12 +82,14 @@ def main(argv: list[str] | None = None) -> int:
         },
         seed=args.seed,
     )
-    console = make_console()
+    dist = from_environment()  # under torchrun: this rank; else a single process
+    console = make_console() if dist.is_main else Console(quiet=True)
     options = RunOptions(
         dry_run=args.dry_run,
         checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else None,
         resume_from=resume_from,
         console=console,
+        dist=dist,
     )
     result = run_training(config, options)
     console.print(

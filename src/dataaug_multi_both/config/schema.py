@@ -131,6 +131,7 @@ class TrainerConfig:
     max_answer_tokens: int = 96
     device: str = "auto"
     num_threads: int | None = None
+    ddp_timeout_sec: float = 600.0  # under torchrun: a collective waiting longer fails the job
 
     def validate(self, prefix: str) -> None:
         from dataaug_multi_both.training.metrics import resolve_metric_name
@@ -199,6 +200,12 @@ class TrainerConfig:
             f"{prefix}.num_threads",
             self.num_threads,
             "null or >= 1",
+        )
+        _require(
+            1 <= self.ddp_timeout_sec <= 86_400,
+            f"{prefix}.ddp_timeout_sec",
+            self.ddp_timeout_sec,
+            "1..86400",
         )
         resolve_metric_name(self.optimization_metric)  # raises ConfigError listing valid names
 

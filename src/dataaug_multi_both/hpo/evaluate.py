@@ -21,6 +21,12 @@ from dataaug_multi_both.errors import DataAugError, StorageError
 from dataaug_multi_both.hpo.runner import STORAGE_ENV
 from dataaug_multi_both.hpo.storage import StudyStorageError, storage_url
 from dataaug_multi_both.hpo.study import STUDY_FILE, StudyRecord
+from dataaug_multi_both.training.distributed import (
+    SINGLE,
+    Distributed,
+    process_group,
+    torch_device,
+)
 
 
 class StudyNotFoundError(DataAugError):
@@ -130,10 +136,10 @@ def software_versions() -> dict[str, str]:
 
 
 def evaluate_study(
-    study_dir: Path, output_path: Path, split_name: str, console: Any
+    study_dir: Path, output_path: Path, split_name: str, console: Any, dist: Distributed = SINGLE
 ) -> dict[str, Any]:
-    import torch
-
+    """Evaluate the best trial's checkpoint; under torchrun the ranks share the inference
+    (same metrics as one process) and rank 0 writes the report and talks to MLflow."""
     from dataaug_multi_both.training.evaluation import evaluate_checkpoint
 
     started = time.monotonic()
@@ -145,13 +151,14 @@ def evaluate_study(
         console.print(f"warning: {warning}; using the next best checkpoint", highlight=False)
     config = TrainConfig.from_dict(yaml.safe_load((trial_dir / "config.yaml").read_text()))
     split = SplitManifest.read(study_dir / MANIFEST_NAME)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = dist.device(torch_device("auto"))
     cache = (
         Path(config.dataset.cache_dir)
         if config.dataset.cache_dir
         else trial_dir.parent / ".cache" / "features"
     )
-    result = evaluate_checkpoint(config, chosen.payload, split, split_name, cache, device)
+    with process_group(dist, device, config.trainer.ddp_timeout_sec):
+        result = evaluate_checkpoint(config, chosen.payload, split, split_name, cache, device, dist)
     report = {
         "study": {"id": record.study_id, "name": record.name, "dir": str(study_dir)},
         "best_trial": {
@@ -178,8 +185,9 @@ def evaluate_study(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "duration_sec": round(time.monotonic() - started, 2),
     }
-    atomic_write_text(output_path, json.dumps(report, indent=1, default=str))
-    _log_to_mlflow(config, trial_dir, chosen.payload, result.metrics, console)
+    if dist.is_main:
+        atomic_write_text(output_path, json.dumps(report, indent=1, default=str))
+        _log_to_mlflow(config, trial_dir, chosen.payload, result.metrics, console)
     return report
 
 

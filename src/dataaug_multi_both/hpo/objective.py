@@ -25,6 +25,7 @@ from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.data.splits import SplitManifest
 from dataaug_multi_both.errors import ConfigError, DataAugError, DataLoadError, TrainingError
 from dataaug_multi_both.hpo.search_space import ParamSpec, sample
+from dataaug_multi_both.training.distributed import SINGLE, Distributed
 from dataaug_multi_both.training.recipe import RunOptions, run_training
 from dataaug_multi_both.training.reporting import TrackingContext
 
@@ -65,6 +66,7 @@ class Objective:
     parent_run_id: str | None = None
     storage_retry: Callable[[Callable[[], Any], str], Any] = lambda call, what: call()
     on_trial_end: Callable[[TrialOutcome], None] = lambda outcome: None
+    dist: Distributed = SINGLE  # under torchrun: rank 0 runs this, the others `follow`
 
     def __call__(self, trial: Any) -> float:
         import optuna
@@ -88,6 +90,7 @@ class Objective:
                 + ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items()),
                 highlight=False,
             )
+            self.dist.broadcast({"kind": "trial", "config": config.to_dict(), "split": self.split})
             result = run_training(config, self._options(trial, config, outcome))
             outcome.epochs = len(result.history)
             if result.stopped_early:
@@ -126,6 +129,9 @@ class Objective:
             self.storage_retry(lambda: trial.report(float(value), epoch), f"report epoch {epoch}")
             return bool(self.storage_retry(trial.should_prune, "ask the pruner"))
 
+        def decide(epoch: int, metrics: dict[str, Any]) -> bool:
+            return bool(self.dist.broadcast(report(epoch, metrics)))  # the ranks stop together
+
         tags = {
             "study_id": self.study_id,
             "trial_number": str(trial.number),
@@ -135,7 +141,9 @@ class Objective:
             split=self.split,
             console=self.console,
             verbose=False,
-            on_epoch_end=report,
+            on_epoch_end=decide,
+            dist=self.dist,
+            elastic=False,
             tracking=TrackingContext(
                 run_name=f"trial_{trial.number:03d}_{config.model.model_id}",
                 tags=tags,
@@ -159,3 +167,26 @@ def with_base(base: TrainConfig, experiments_dir: Path) -> TrainConfig:
     """Trials live next to the study: the same experiments root."""
     output = dataclasses.replace(base.output, experiments_dir=str(experiments_dir))
     return dataclasses.replace(base, output=output)
+
+
+def follow(dist: Distributed, console: Console) -> int:
+    """A torchrun rank other than 0 in `hpo`: run each trial rank 0 announces as its part of
+    the data-parallel job, stop with rank 0's pruning decisions, until rank 0 says done."""
+    while True:
+        message = dist.broadcast(None)
+        if message["kind"] == "done":
+            return int(message["exit_code"])
+        options = RunOptions(
+            split=message["split"],
+            console=console,
+            verbose=False,
+            on_epoch_end=lambda epoch, metrics: bool(dist.broadcast(None)),
+            dist=dist,
+            elastic=False,
+        )
+        try:
+            run_training(TrainConfig.from_dict(message["config"]), options)
+        except TRIAL_ERRORS:
+            continue  # rank 0 met the same error and records the trial as FAIL
+        except DataAugError as exc:
+            return exc.exit_code

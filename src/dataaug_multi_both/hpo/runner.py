@@ -34,7 +34,7 @@ from dataaug_multi_both.data.pipeline import make_split_for
 from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
 from dataaug_multi_both.errors import DataAugError, StorageError
 from dataaug_multi_both.hpo.config import HpoConfig
-from dataaug_multi_both.hpo.objective import Objective, TrialOutcome, with_base
+from dataaug_multi_both.hpo.objective import Objective, TrialOutcome, follow, with_base
 from dataaug_multi_both.hpo.report import StudyProgress, state_counts, summary_table, write_plots
 from dataaug_multi_both.hpo.storage import (
     StudyStorageError,
@@ -53,6 +53,12 @@ from dataaug_multi_both.hpo.study import (
     study_dirs,
     study_status,
 )
+from dataaug_multi_both.training.distributed import (
+    SINGLE,
+    Distributed,
+    process_group,
+    torch_device,
+)
 from dataaug_multi_both.training.metrics import short_metric_title
 from dataaug_multi_both.training.run_log import RunLog
 
@@ -66,13 +72,14 @@ class StudyOptions:
     study_dir: Path | None = None
     resume: str | None = None  # study id (with or without study_) or name
     console: Console = field(default_factory=Console)
+    dist: Distributed = SINGLE  # under torchrun: each trial is one data-parallel job
 
 
 @dataclass
 class StudyResult:
     exit_code: int
     study_dir: Path
-    record: StudyRecord
+    record: StudyRecord | None  # None on a torchrun rank other than 0
     message: str = ""
 
 
@@ -351,6 +358,7 @@ class StudyRunner:
             parent_run_id=self.record.mlflow_parent_run_id,
             storage_retry=self._retry,
             on_trial_end=self._after_trial,
+            dist=self.options.dist,
         )
         exit_code, message = 0, ""
         while True:
@@ -578,6 +586,19 @@ def locate_study(key: str, overrides: list[str], study_dir: Path | None) -> Path
 
 
 def run_study(hpo: HpoConfig, options: StudyOptions) -> StudyResult:
-    runner = StudyRunner(hpo, options)
-    runner.setup()
-    return runner.run()
+    """The study; under torchrun rank 0 runs it and the other ranks `follow` its trials."""
+    dist = options.dist
+    device = torch_device(hpo.train.trainer.device)
+    with process_group(dist, device, hpo.train.trainer.ddp_timeout_sec):
+        if not dist.is_main:
+            code = follow(dist, options.console)
+            return StudyResult(code, options.study_dir or Path("."), None)
+        exit_code = 1
+        try:
+            runner = StudyRunner(hpo, options)
+            runner.setup()
+            result = runner.run()
+            exit_code = result.exit_code
+            return result
+        finally:
+            dist.broadcast({"kind": "done", "exit_code": exit_code})

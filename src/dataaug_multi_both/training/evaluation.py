@@ -16,6 +16,7 @@ from dataaug_multi_both.data.splits import SPLIT_KEYS, SplitManifest
 from dataaug_multi_both.errors import DataLoadError, TrainingError
 from dataaug_multi_both.model.encoder import encoder_from_config, load_tokenizer, resolve_model_id
 from dataaug_multi_both.model.heads import DualHeadModel
+from dataaug_multi_both.training.distributed import SINGLE, Distributed
 from dataaug_multi_both.training.inference import predict, split_metrics
 from dataaug_multi_both.training.recipe import quiet_hugging_face
 
@@ -68,6 +69,7 @@ def evaluate_checkpoint(
     split_name: str,
     cache_dir: Path,
     device: torch.device,
+    dist: Distributed = SINGLE,
 ) -> EvaluationResult:
     quiet_hugging_face()
     key = split_key_for(split_name, config)
@@ -90,6 +92,7 @@ def evaluate_checkpoint(
             device,
             trainer.eval_batch_size,
             trainer.max_answer_tokens,
+            dist=dist,
         )
     except (RuntimeError, ValueError) as exc:
         raise TrainingError(f"inference failed: {str(exc).splitlines()[0]}") from exc

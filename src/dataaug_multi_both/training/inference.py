@@ -19,6 +19,7 @@ import torch
 from dataaug_multi_both.data.pairs import PairSet
 from dataaug_multi_both.data.windows import InputBuilder, WindowTable
 from dataaug_multi_both.model.heads import DualHeadModel
+from dataaug_multi_both.training.distributed import SINGLE, Distributed
 from dataaug_multi_both.training.metrics import (
     Span,
     criteria_matcher_metrics,
@@ -61,31 +62,68 @@ def predict(
     batch_size: int,
     max_answer_tokens: int,
     autocast: Callable[[], contextlib.AbstractContextManager] | None = None,
+    dist: Distributed = SINGLE,
 ) -> PairPredictions:
+    """Predictions for every pair of `table`. Under torchrun the batches are dealt out
+    whole (batch b to rank b mod W), the window results are gathered on every rank and
+    combined in batch order: each batch is computed exactly as by one process and no row is
+    duplicated, so the metrics equal those of a single process bit for bit."""
     was_training = model.training
     model.eval()
-    num_criteria = len(pairs.criteria)
+    order = np.argsort(-table.length, kind="stable")  # long first: less padding per batch
+    batches = [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+    mine = [
+        (b, _window_results(model, builder, table, rows, device, max_answer_tokens, autocast))
+        for b, rows in enumerate(batches)
+        if b % dist.world_size == dist.rank
+    ]
+    model.train(was_training)
+    results = sorted((item for part in dist.gather(mine) for item in part), key=lambda x: x[0])
+    return _combine([r for _, batch in results for r in batch], table, len(pairs.criteria))
+
+
+WindowResult = tuple[int, float, float, float, Span | None]  # row, logit, null, span score, span
+
+
+def _window_results(
+    model: DualHeadModel,
+    builder: InputBuilder,
+    table: WindowTable,
+    rows: list[int],
+    device: torch.device,
+    max_answer_tokens: int,
+    autocast: Callable[[], contextlib.AbstractContextManager] | None,
+) -> list[WindowResult]:
+    batch = {k: v.to(device) for k, v in builder.batch(table, rows).items()}
+    with autocast() if autocast else contextlib.nullcontext():
+        out = model(**batch)
+    value, i, j, null_score = best_spans(
+        out.start_logits, out.end_logits, batch["span_mask"], max_answer_tokens
+    )
+    logits = out.criteria_logits.float().cpu().numpy()
+    return [
+        (
+            row,
+            float(logits[k]),
+            float(null_score[k]),
+            float(value[k]),
+            _char_span(builder, table, row, int(i[k]), int(j[k])),
+        )
+        for k, row in enumerate(rows)
+    ]
+
+
+def _combine(results: list[WindowResult], table: WindowTable, num_criteria: int) -> PairPredictions:
+    """Window results -> pair predictions: max logit, best span vs the smallest null score."""
     pair_logit: dict[int, float] = {}
     best: dict[int, tuple[float, Span]] = {}
     null: dict[int, float] = {}
-    order = np.argsort(-table.length, kind="stable")  # long first: less padding per batch
-    for first in range(0, len(order), batch_size):
-        rows = order[first : first + batch_size].tolist()
-        batch = {k: v.to(device) for k, v in builder.batch(table, rows).items()}
-        with autocast() if autocast else contextlib.nullcontext():
-            out = model(**batch)
-        value, i, j, null_score = best_spans(
-            out.start_logits, out.end_logits, batch["span_mask"], max_answer_tokens
-        )
-        logits = out.criteria_logits.cpu().numpy()
-        for k, row in enumerate(rows):
-            pair = int(table.pair[row])
-            pair_logit[pair] = max(pair_logit.get(pair, -np.inf), float(logits[k]))
-            null[pair] = min(null.get(pair, np.inf), float(null_score[k]))
-            span = _char_span(builder, table, row, int(i[k]), int(j[k]))
-            if span is not None and float(value[k]) > best.get(pair, (-np.inf, (0, 0)))[0]:
-                best[pair] = (float(value[k]), span)
-    model.train(was_training)
+    for row, logit, null_score, value, span in results:
+        pair = int(table.pair[row])
+        pair_logit[pair] = max(pair_logit.get(pair, -np.inf), logit)
+        null[pair] = min(null.get(pair, np.inf), null_score)
+        if span is not None and value > best.get(pair, (-np.inf, (0, 0)))[0]:
+            best[pair] = (value, span)
     post_indices = sorted({p // num_criteria for p in pair_logit})
     matrix = np.array(
         [[pair_logit[p * num_criteria + c] for c in range(num_criteria)] for p in post_indices]

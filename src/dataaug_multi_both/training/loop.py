@@ -20,6 +20,7 @@ from dataaug_multi_both.config.schema import TaskWeights, TrainerConfig
 from dataaug_multi_both.data.pipeline import PreparedData
 from dataaug_multi_both.errors import TrainingError
 from dataaug_multi_both.model.losses import dual_head_loss
+from dataaug_multi_both.training.distributed import SINGLE, Distributed
 from dataaug_multi_both.training.progress import epoch_progress
 from dataaug_multi_both.training.seeding import epoch_generator
 
@@ -44,8 +45,10 @@ class Optimisation:
         self.optimizer.zero_grad(set_to_none=True)
         self.global_step += 1
 
-    def require_finite(self, loss: torch.Tensor, epoch: int) -> None:
-        if not torch.isfinite(loss):
+    def require_finite(self, loss: torch.Tensor, epoch: int, dist: Distributed = SINGLE) -> None:
+        """Stop on a NaN/inf loss; under torchrun every rank stops if one rank's loss is not
+        finite (the others would wait for its gradients)."""
+        if dist.any(not bool(torch.isfinite(loss))):
             lr = self.scheduler.get_last_lr()[0]
             raise TrainingError(
                 f"non-finite loss ({float(loss)}) at epoch {epoch}, step {self.global_step + 1}: "
@@ -114,10 +117,19 @@ def train_epoch(
     before_step: Callable[[], None],
     console: Console,
     verbose: bool = True,
+    dist: Distributed = SINGLE,
 ) -> tuple[dict[str, float], EpochStats]:
     """Train one epoch; `before_step` runs before every batch (it may raise to stop)."""
     table = data.tables["train"]
-    batches = epoch_batches(table.length, trainer.batch_size, seed, epoch, trainer.group_by_length)
+    batches = dist.shard(
+        epoch_batches(
+            table.length,
+            trainer.batch_size * dist.world_size,
+            seed,
+            epoch,
+            trainer.group_by_length,
+        )
+    )
     stats = EpochStats()
     started = time.perf_counter()
     accumulation = trainer.gradient_accumulation_steps
@@ -141,7 +153,7 @@ def train_epoch(
                 weights.evidence_binder,
                 trainer.positive_class_weight,
             )
-            opt.require_finite(loss.total, epoch)
+            opt.require_finite(loss.total, epoch, dist)
             opt.scaler.scale(loss.total / accumulation).backward()
             if (index + 1) % accumulation == 0 or index + 1 == len(batches):
                 opt.step(trainer.max_grad_norm)
@@ -154,6 +166,8 @@ def train_epoch(
             bar.advance(float(loss.total.detach()))
     stats.train_sec = time.perf_counter() - started
     stats.samples = int(sums["rows"])
+    if dist.enabled:  # the epoch's metrics over every rank's rows
+        sums = {k: sum(part[k] for part in dist.gather(sums)) for k in sums}
     rows_seen = max(1.0, sums["rows"])
     metrics = {
         "train/criteria_matcher/loss": sums["cm"] / rows_seen,

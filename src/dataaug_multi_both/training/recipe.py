@@ -11,6 +11,7 @@ import json
 import math
 import secrets
 import shutil
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,13 +35,21 @@ from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
 from dataaug_multi_both.errors import Interrupted, TrackingError, TrainingError
 from dataaug_multi_both.model.encoder import load_encoder, load_tokenizer, resolve_model_id
 from dataaug_multi_both.model.heads import DualHeadModel
+from dataaug_multi_both.training.distributed import (
+    SINGLE,
+    Distributed,
+    elastic_restart_count,
+    elastic_run_id,
+    process_group,
+    torch_device,
+)
 from dataaug_multi_both.training.inference import predict, split_metrics
 from dataaug_multi_both.training.interrupt import StopRequest
 from dataaug_multi_both.training.loop import Optimisation, train_epoch
 from dataaug_multi_both.training.metrics import resolve_metric_name
 from dataaug_multi_both.training.progress import metrics_table
 from dataaug_multi_both.training.reporting import TrackingBridge, TrackingContext
-from dataaug_multi_both.training.run_log import RunLog
+from dataaug_multi_both.training.run_log import NullRunLog, RunLog
 from dataaug_multi_both.training.run_state import (
     EPOCH_EVENTS,
     ResumePoint,
@@ -69,6 +78,9 @@ class RunOptions:
     verbose: bool = True  # False: one line per epoch instead of the metric table
     # called after each epoch is saved and logged; returning True stops training (pruning)
     on_epoch_end: Callable[[int, dict[str, Any]], bool] | None = None
+    dist: Distributed = SINGLE  # this process's place in a torchrun job
+    elastic_trial_id: str | None = None  # the trial of this torchrun job (all its attempts)
+    elastic: bool = True  # resume automatically after a torchrun restart (not for HPO trials)
 
 
 @dataclass
@@ -110,6 +122,7 @@ class TrainingRecipe:
         self._unsaved_state: dict[str, Any] | None = None  # last finished epoch, if not on disk
         self.writer = BackgroundWriter()  # checkpoints go to disk while the next epoch trains
         self.stop = StopRequest()
+        self.dist = options.dist
 
     def _info(self, message: str) -> None:
         """Set-up details: shown for a standalone run, not for each trial of a study."""
@@ -126,7 +139,10 @@ class TrainingRecipe:
             require_same_training_config(self.config.to_dict(), self.resume.payload[ckpt.CONFIG])
         self._setup_runtime(self.config.trainer)
         seed_everything(self.config.seeds)
-        self.tracking = TrackingBridge(self.config, self._experiments_root())
+        self.tracking = TrackingBridge(
+            self.config if self.dist.is_main else _without_tracking(self.config),
+            self._experiments_root(),
+        )
         seconds: dict[str, float] = {}
         with _timed(seconds, "run_dir"):
             self._setup_run_dir()
@@ -155,7 +171,7 @@ class TrainingRecipe:
             wanted = "cuda" if torch.cuda.is_available() else "cpu"
         if wanted.startswith("cuda") and not torch.cuda.is_available():
             raise TrainingError(f"trainer.device is {trainer.device!r} but CUDA is not available")
-        self.device = torch.device(wanted)
+        self.device = self.dist.device(torch.device(wanted))
         self.amp_dtype = torch.bfloat16 if trainer.precision == "bf16" else torch.float16
         self.use_amp = trainer.mixed_precision and self.device.type == "cuda"
         if trainer.mixed_precision and not self.use_amp:
@@ -169,14 +185,19 @@ class TrainingRecipe:
             self.trial_id = str(self.resume.payload[ckpt.TRIAL_ID])
             self.trial_dir = trial_dir_of(self.resume.path)
             default_checkpoints = self.resume.path.resolve().parent
-        else:
-            self.trial_id = self.config.output.trial_id or new_trial_id()
+        else:  # under torchrun every rank takes rank 0's id
+            self.trial_id = self.dist.broadcast(
+                self.options.elastic_trial_id or self.config.output.trial_id or new_trial_id()
+            )
             self.trial_dir = (
                 Path(self.config.output.experiments_dir).resolve() / f"trial_{self.trial_id}"
             )
             default_checkpoints = self.trial_dir / "checkpoints"
         self.experiments_dir = self.trial_dir.parent
         self.checkpoint_dir = (self.options.checkpoint_dir or default_checkpoints).resolve()
+        if not self.dist.is_main:  # only rank 0 writes the run directory
+            self.log: RunLog = NullRunLog(self.trial_dir / "logs" / "train.jsonl")
+            return
         self.trial_dir.mkdir(parents=True, exist_ok=True)
         trial_lock.acquire(self.trial_dir)  # cleanup leaves a running trial alone
         self.log = RunLog(self.trial_dir / "logs" / "train.jsonl")
@@ -185,6 +206,11 @@ class TrainingRecipe:
         resolved = yaml.safe_dump(self.config.to_dict(), sort_keys=False)
         atomic_write_text(self.trial_dir / "config.yaml", resolved)
         self._info(f"run directory: {self.trial_dir}")
+        if self.dist.enabled:
+            self._info(
+                f"data parallel: {self.dist.world_size} processes, effective batch "
+                f"{self.config.trainer.batch_size * self.dist.world_size * self.config.trainer.gradient_accumulation_steps}"
+            )
 
     def _forget_unfinished_attempt(self) -> None:
         """A fresh start in a trial directory whose earlier attempt was killed before any
@@ -196,7 +222,7 @@ class TrainingRecipe:
             self.log.write("restart", epoch=0, dropped_epochs=stale)
 
     def _setup_checkpointing(self) -> None:
-        if self.options.dry_run:
+        if self.options.dry_run or not self.dist.is_main:
             return
         store = CheckpointStore(
             self.checkpoint_dir, self.trial_id, self.metric_name, self.trial_dir
@@ -242,7 +268,8 @@ class TrainingRecipe:
         self.data: PreparedData = prepare_data(
             dataset, self.config.model.num_criteria_classes, self.tokenizer, seed, cache_dir, split
         )
-        atomic_write_text(manifest_path, json.dumps(self.data.split.to_dict(), indent=1))
+        if self.dist.is_main:
+            atomic_write_text(manifest_path, json.dumps(self.data.split.to_dict(), indent=1))
         report = self.data.pairs.report.as_dict()
         sizes = {k: self.data.split_sizes(k) for k in ("train", "validation", "test")}
         if self.resume is None:
@@ -265,6 +292,11 @@ class TrainingRecipe:
         self.model.set_criteria_prior(float(self.data.tables["train"].label.mean()))
         self.model.to(self.device)
         self.num_parameters = sum(p.numel() for p in self.model.parameters())
+        self.trained_model: torch.nn.Module = self.model  # what the training steps call
+        if self.dist.enabled:
+            self.trained_model = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
 
     def _setup_optimizer(self, trainer: TrainerConfig) -> None:
         decay: list[torch.nn.Parameter] = []
@@ -283,14 +315,15 @@ class TrainingRecipe:
             # and CUDA); the update is the same AdamW, deterministic on CPU
             fused=self.device.type in ("cpu", "cuda"),
         )
-        batches = math.ceil(len(self.data.tables["train"]) / trainer.batch_size)
+        global_batch = trainer.batch_size * self.dist.world_size
+        batches = math.ceil(len(self.data.tables["train"]) / global_batch)
         self.steps_per_epoch = math.ceil(batches / trainer.gradient_accumulation_steps)
         total = self.steps_per_epoch * trainer.max_epochs
         warmup = warmup_steps_for(total, trainer.warmup_ratio)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: linear_warmup_decay(step, warmup, total)
         )
-        self.opt = Optimisation(self.model, self.optimizer, self.scheduler, self.scaler)
+        self.opt = Optimisation(self.trained_model, self.optimizer, self.scheduler, self.scaler)
 
     # ------------------------------------------------------------ run state
     def _state(self, metrics: dict[str, Any], copy: bool) -> dict[str, Any]:
@@ -391,6 +424,7 @@ class TrainingRecipe:
                     self._before_step,
                     self.console,
                     self.options.verbose,
+                    self.dist,
                 )
                 evaluated = time.perf_counter()
                 metrics = {**train_metrics, **self._evaluate()}
@@ -400,6 +434,7 @@ class TrainingRecipe:
                 metrics["system/disk_free_gb"] = shutil.disk_usage(self.trial_dir).free / 1e9
                 saving = time.perf_counter()
                 size = self.save_checkpoint(metrics)
+                self.dist.barrier()  # no rank runs ahead of rank 0's save
                 checkpoint_sec = time.perf_counter() - saving
                 if size is not None:
                     metrics["system/checkpoint_size_mb"] = size / 1e6
@@ -493,6 +528,10 @@ class TrainingRecipe:
         """After SIGINT/SIGTERM: make sure the last finished epoch is on disk as a resume
         checkpoint, then stop with a message that says how to resume."""
         self.writer.wait()
+        if not self.dist.is_main:
+            error = Interrupted(f"rank {self.dist.rank} stopped by {self.stop.name}")
+            error.exit_code = 128 + (self.stop.signum or 2)
+            raise error
         if self.checkpointer is None:
             raise Interrupted(
                 f"interrupted by {self.stop.name} after epoch {self.epoch} (--dry-run: nothing saved)"
@@ -519,7 +558,9 @@ class TrainingRecipe:
         raise error
 
     def _before_step(self) -> None:
-        if self.stop.requested:
+        if self.dist.any(self.stop.requested):
+            if not self.stop.requested:  # another rank got the signal: stop as it does
+                self.stop.signum = signal.SIGTERM
             self._stop_safely()
 
     def _autocast(self) -> contextlib.AbstractContextManager:
@@ -538,6 +579,7 @@ class TrainingRecipe:
             trainer.eval_batch_size,
             trainer.max_answer_tokens,
             self._autocast,
+            self.dist,
         )
         metrics, _ = split_metrics(
             predictions, self.data.pairs, trainer.decision_threshold, prefix="val"
@@ -568,7 +610,8 @@ class TrainingRecipe:
         except Exception as exc:
             self.log.write("checkpoint", epoch=self.epoch, action="write_failed", error=str(exc))
         self.log.write("run_end", epoch=self.epoch, step=self.opt.global_step)
-        trial_lock.release(self.trial_dir)
+        if self.dist.is_main:
+            trial_lock.release(self.trial_dir)
 
 
 @contextlib.contextmanager
@@ -590,7 +633,66 @@ def _to_cpu(value: Any) -> Any:
     return value
 
 
+def _without_tracking(config: TrainConfig) -> TrainConfig:
+    import dataclasses
+
+    return dataclasses.replace(
+        config, tracking=dataclasses.replace(config.tracking, backend="none")
+    )
+
+
 def run_training(config: TrainConfig, options: RunOptions) -> TrainingResult:
+    """One training run; under torchrun, this process's part of the data-parallel job."""
+    device = torch_device(config.trainer.device)
+    with process_group(options.dist, device, config.trainer.ddp_timeout_sec):
+        options = _elastic_resume(config, options)
+        return _run(config, options)
+
+
+def _elastic_resume(config: TrainConfig, options: RunOptions) -> RunOptions:
+    """After torchrun restarted a failed job (`--max-restarts`), continue from the latest
+    resume checkpoint of the trial the first attempt started."""
+    import dataclasses
+
+    run_id = elastic_run_id()
+    if (
+        not options.dist.enabled
+        or not options.elastic
+        or run_id is None
+        or options.resume_from is not None
+    ):
+        return options
+    marker = Path(config.output.experiments_dir).resolve() / f".torchrun-{run_id}.json"
+    if elastic_restart_count() == 0:
+        trial_id = options.dist.broadcast(config.output.trial_id or new_trial_id())
+        if options.dist.is_main:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(marker, json.dumps({"trial_id": trial_id}))
+        options.dist.barrier()
+        return dataclasses.replace(options, elastic_trial_id=trial_id)
+    trial_id = json.loads(marker.read_text())["trial_id"] if marker.is_file() else None
+    if trial_id is None:
+        return options
+    checkpoints = marker.parent / f"trial_{trial_id}" / "checkpoints"
+    latest = latest_resume_in(checkpoints) if checkpoints.is_dir() else None
+    if latest is None:
+        return dataclasses.replace(options, elastic_trial_id=trial_id)
+    options.console.print(f"torchrun restart: resuming from {latest}", highlight=False)
+    return dataclasses.replace(options, resume_from=latest)
+
+
+def latest_resume_in(checkpoint_dir: Path) -> Path | None:
+    from dataaug_multi_both.checkpointing.manifest import CheckpointManifest
+
+    manifest = CheckpointManifest.read(checkpoint_dir)
+    if manifest is None:
+        return None
+    resume = [r for r in manifest.retained() if r.kind == RESUME]
+    latest = max(resume, key=lambda r: r.epoch, default=None)
+    return checkpoint_dir / latest.file if latest else None
+
+
+def _run(config: TrainConfig, options: RunOptions) -> TrainingResult:
     recipe = TrainingRecipe(config, options)
     recipe.setup()
     try:

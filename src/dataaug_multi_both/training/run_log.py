@@ -70,3 +70,19 @@ class RunLog:
             except ValueError:
                 continue
         return out
+
+
+class NullRunLog(RunLog):
+    """The run log of a torchrun rank other than 0: rank 0 writes the one log."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, event: str, *args: Any, **fields: Any) -> None:
+        return None
+
+    def rewrite(self, records: list[dict[str, Any]]) -> None:
+        return None
+
+    def records(self) -> list[dict[str, Any]]:
+        return []
