@@ -352,10 +352,37 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class AugmentationConfig:
+    """Evidence-safe augmentation of the training split, redrawn every epoch (all off by
+    default). Sentence and word probabilities apply to each sentence / word; see
+    docs/augmentation.md."""
+
+    sentence_delete_prob: float = 0.0  # drop a non-evidence sentence
+    sentence_shuffle_prob: float = 0.0  # per post: shuffle its non-evidence sentences
+    word_swap_prob: float = 0.0  # non-evidence: swap a word with the next one
+    word_delete_prob: float = 0.0  # non-evidence: drop a word
+    word_insert_prob: float = 0.0  # non-evidence: insert a synonym of a word after it
+    synonym_prob: float = 0.0  # non-evidence: replace a word with a synonym
+    evidence_synonym_prob: float = 0.0  # evidence: replace a non-key word with a synonym
+    evidence_noise_prob: float = 0.0  # evidence: per sentence, whitespace/punctuation noise
+    criterion_paraphrase_prob: float = 0.0  # per example: another description of the criterion
+
+    def validate(self, prefix: str) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            _require(0.0 <= value <= 1.0, f"{prefix}.{f.name}", value, "0..1")
+
+    @property
+    def enabled(self) -> bool:
+        return any(getattr(self, f.name) > 0 for f in dataclasses.fields(self))
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     seeds: SeedsConfig = field(default_factory=SeedsConfig)

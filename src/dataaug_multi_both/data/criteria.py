@@ -36,6 +36,48 @@ CRITERION_DESCRIPTIONS: dict[str, str] = {
 }
 
 
+# More of our own paraphrases: `augmentation.criterion_paraphrase_prob` picks one of these
+# instead of the description above for a training example.
+CRITERION_PARAPHRASES: dict[str, tuple[str, ...]] = {
+    "DEPRESSED_MOOD": (
+        "Feels down, sad or empty nearly every day; hopelessness or crying.",
+        "Low mood for most of the day: sadness, emptiness, tearfulness.",
+    ),
+    "ANHEDONIA": (
+        "No longer enjoys things or cares about activities that were fun before.",
+        "Loss of interest or pleasure in almost all usual activities.",
+    ),
+    "APPETITE_CHANGE": (
+        "Eating far less or far more than usual, or a big weight loss or gain.",
+        "Marked appetite change or weight change without trying.",
+    ),
+    "SLEEP_ISSUES": (
+        "Trouble sleeping, waking up in the night, or sleeping much too much.",
+        "Insomnia or hypersomnia nearly every night.",
+    ),
+    "PSYCHOMOTOR": (
+        "Restlessness and agitation, or being slowed down in movement and speech.",
+        "Visibly agitated or slowed body movements and speech.",
+    ),
+    "FATIGUE": (
+        "Tired and drained of energy almost every day; everything is exhausting.",
+        "Constant lack of energy or tiredness, even after small efforts.",
+    ),
+    "WORTHLESSNESS": (
+        "Feeling worthless, or blaming oneself with excessive guilt.",
+        "A sense of being useless or guilty far beyond reason.",
+    ),
+    "COGNITIVE_ISSUES": (
+        "Cannot focus or think clearly, or struggles to make decisions.",
+        "Poor concentration, slowed thinking or indecision nearly every day.",
+    ),
+    "SUICIDAL_THOUGHTS": (
+        "Thinks about death or dying, wants to die, or has planned or tried suicide.",
+        "Suicidal thoughts, plans or attempts, or repeated thoughts of death.",
+    ),
+}
+
+
 def criteria_for(num_classes: int) -> tuple[str, ...]:
     """The first `num_classes` symptoms, in model order."""
     return SYMPTOMS[:num_classes]

@@ -45,6 +45,8 @@ SYSTEM_METRIC_NAMES = (
     "system/disk_free_gb",
     "system/checkpoint_size_mb",
 )
+# logged only when `augmentation.*` is on: (criterion, post) training pairs changed this epoch
+AUGMENTATION_METRIC_NAMES = ("train/augmentation/augmented_examples",)
 
 METRIC_ALIASES = {
     "val_f1": "val/criteria_matcher/f1",

@@ -412,9 +412,10 @@ class TrainingRecipe:
             self.stop = stop
             while self.epoch < trainer.max_epochs:
                 started = time.perf_counter()
+                epoch_data, augmented = self._epoch_data(self.epoch + 1)
                 train_metrics, stats = train_epoch(
                     self.opt,
-                    self.data,
+                    epoch_data,
                     trainer,
                     self.config.model.task_weights,
                     self.config.seeds.torch or 0,
@@ -427,7 +428,7 @@ class TrainingRecipe:
                     self.dist,
                 )
                 evaluated = time.perf_counter()
-                metrics = {**train_metrics, **self._evaluate()}
+                metrics = {**train_metrics, **augmented, **self._evaluate()}
                 eval_sec = time.perf_counter() - evaluated
                 self.epoch += 1
                 metrics["system/epoch_duration_sec"] = time.perf_counter() - started
@@ -461,6 +462,34 @@ class TrainingRecipe:
                     return self._result(stopped_early=True)
         self.writer.wait()
         return self._result()
+
+    def _epoch_data(self, epoch: int) -> tuple[PreparedData, dict[str, float]]:
+        """The training data of `epoch`: augmented afresh when `augmentation.*` asks for it
+        (training split only), else the prepared data."""
+        config = self.config.augmentation
+        if not config.enabled:
+            return self.data, {}
+        from dataaug_multi_both.data.epoch_augmentation import augment_training_split
+
+        dataset = self.config.dataset
+        started = time.perf_counter()
+        data, stats = augment_training_split(
+            self.data,
+            config,
+            self.tokenizer,
+            dataset.max_length,
+            dataset.doc_stride,
+            self.config.seeds.python or 0,
+            epoch,
+        )
+        self.log.write(
+            "augmentation",
+            epoch=epoch,
+            windows=len(data.tables["train"]),
+            seconds=round(time.perf_counter() - started, 3),
+            stats=stats.as_dict(),
+        )
+        return data, {"train/augmentation/augmented_examples": float(stats.augmented_examples)}
 
     def _show_epoch(self, metrics: dict[str, Any]) -> None:
         max_epochs = self.config.trainer.max_epochs
