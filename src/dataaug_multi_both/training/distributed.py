@@ -112,6 +112,22 @@ def elastic_run_id() -> str | None:
     return os.environ.get("TORCHELASTIC_RUN_ID")
 
 
+def _attempt_store(dist: Distributed, timeout: datetime.timedelta) -> Any:
+    """The job's key-value store (torchrun's, at MASTER_ADDR:MASTER_PORT), with keys prefixed
+    by the restart attempt: after a `--max-restarts` restart the new ranks must not read the
+    addresses the dead attempt's ranks published (gloo would connect to a closed port)."""
+    agent_hosts_it = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    store = torch.distributed.TCPStore(
+        os.environ.get("MASTER_ADDR", "127.0.0.1"),
+        int(os.environ.get("MASTER_PORT", "29500")),
+        dist.world_size,
+        is_master=dist.is_main and not agent_hosts_it,
+        timeout=timeout,
+    )
+    attempt = elastic_restart_count()
+    return torch.distributed.PrefixStore(f"dataaug/{elastic_run_id()}/attempt-{attempt}", store)
+
+
 @contextlib.contextmanager
 def process_group(dist: Distributed, device: torch.device, timeout_sec: float) -> Iterator[None]:
     """Join the job's process group (NCCL on CUDA, gloo on CPU) for the block; every
@@ -121,9 +137,13 @@ def process_group(dist: Distributed, device: torch.device, timeout_sec: float) -
         return
     if device.type == "cuda":
         torch.cuda.set_device(dist.local_rank)
+    timeout = datetime.timedelta(seconds=timeout_sec)
     torch.distributed.init_process_group(
         backend="nccl" if device.type == "cuda" else "gloo",
-        timeout=datetime.timedelta(seconds=timeout_sec),
+        store=_attempt_store(dist, timeout),
+        rank=dist.rank,
+        world_size=dist.world_size,
+        timeout=timeout,
     )
     try:
         yield
