@@ -46,8 +46,8 @@ RUNNERS = ("ours (grouped)", "ours (plain)", "HF random", "HF group_by_length")
 
 def settings(full: bool) -> dict[str, Any]:
     if full:
-        return {"model": "minilm", "posts": 80, "epochs": 2, "max_length": 128, "repeats": 3}
-    return {"model": "tiny-bert", "posts": 80, "epochs": 2, "max_length": 128, "repeats": 3}
+        return {"model": "minilm", "posts": 40, "epochs": 2, "max_length": 128, "repeats": 3}
+    return {"model": "tiny-bert", "posts": 80, "epochs": 2, "max_length": 128, "repeats": 5}
 
 
 def overrides(s: dict[str, Any]) -> list[str]:
