@@ -80,6 +80,18 @@ def run(
     return result
 
 
+def synthetic_overrides(s: dict[str, Any]) -> list[str]:
+    """The data and schedule both sides of a benchmark train with (`s`: its settings)."""
+    return [
+        "dataset.dataset_id=synthetic",
+        f"dataset.synthetic_num_posts={s['posts']}",
+        f"dataset.max_length={s['max_length']}",
+        "dataset.doc_stride=32",
+        f"trainer.max_epochs={s['epochs']}",
+        "trainer.batch_size=16",
+    ]
+
+
 def cli(command: str, *args: str) -> list[str]:
     return [sys.executable, "-m", f"dataaug_multi_both.cli.{command}", *args]
 

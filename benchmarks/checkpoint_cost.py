@@ -38,6 +38,7 @@ from _common import (
     median,
     read_jsonl,
     run,
+    synthetic_overrides,
     write_json,
 )
 
@@ -48,15 +49,7 @@ def settings(full: bool) -> dict[str, Any]:
 
 
 def overrides(s: dict[str, Any]) -> list[str]:
-    return [
-        "dataset.dataset_id=synthetic",
-        f"dataset.synthetic_num_posts={s['posts']}",
-        f"dataset.max_length={s['max_length']}",
-        "dataset.doc_stride=32",
-        f"trainer.max_epochs={s['epochs']}",
-        "trainer.batch_size=16",
-        f"trainer.num_threads={s['threads']}",
-    ]
+    return [*synthetic_overrides(s), f"trainer.num_threads={s['threads']}"]
 
 
 def ours_train(workdir: Path, s: dict[str, Any]) -> dict[str, Any]:

@@ -16,17 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
-from _common import baseline, run
+from _common import REPO, baseline, cli, read_jsonl, run
 
-REPO = Path(__file__).resolve().parents[1]
 ARGS = [
     "--config",
     str(REPO / "configs" / "hpo_demo.yaml"),
@@ -41,70 +37,32 @@ ARGS = [
 ]
 
 
-def tree_bytes(root: Path, skip: tuple[str, ...] = (".cache",)) -> int:
-    total = 0
-    for path in root.rglob("*"):
-        if any(part in skip for part in path.relative_to(root).parts):
-            continue
-        try:
-            if path.is_file():
-                total += path.stat().st_size
-        except OSError:
-            pass  # a temp file renamed or deleted while we walked
-    return total
-
-
 def run_study(trials: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         experiments = workdir / "experiments"
-        peak = 0
-        done = threading.Event()
-
-        def sample() -> None:
-            nonlocal peak
-            while not done.is_set():
-                if experiments.exists():
-                    peak = max(peak, tree_bytes(experiments))
-                time.sleep(0.2)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        started = time.monotonic()
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "dataaug_multi_both.cli.hpo",
-                "--num-trials",
-                str(trials),
-                *ARGS,
-            ],
-            cwd=workdir,
-            capture_output=True,
-            text=True,
+        done = run(
+            cli("hpo", "--num-trials", str(trials), *ARGS),
+            workdir,
+            1,
+            watch=experiments,
+            interval=0.2,
         )
-        done.set()
-        sampler.join()
-        if result.returncode != 0:
-            raise SystemExit(f"hpo failed ({result.returncode}): {result.stderr[-2000:]}")
         study_dir = next(experiments.glob("study_*"))
-        events = [
-            json.loads(x) for x in (study_dir / "logs" / "hpo.jsonl").read_text().splitlines()
-        ]
+        events = read_jsonl(study_dir / "logs" / "hpo.jsonl")
         ends = [e for e in events if e["event"] == "trial_end"]
-        checkpoints = sum(p.stat().st_size for p in experiments.glob("trial_*/checkpoints/*.pt"))
+        checkpoints = list(experiments.glob("trial_*/checkpoints/*.pt"))
         return {
             "trials": trials,
-            "final_bytes": tree_bytes(experiments),
-            "peak_bytes": max(peak, tree_bytes(experiments)),
-            "checkpoint_bytes": checkpoints,
-            "checkpoint_files": len(list(experiments.glob("trial_*/checkpoints/*.pt"))),
+            "final_bytes": done.final_bytes,
+            "peak_bytes": done.peak_bytes,
+            "checkpoint_bytes": sum(p.stat().st_size for p in checkpoints),
+            "checkpoint_files": len(checkpoints),
             "states": {
                 s: sum(e["state"] == s for e in ends) for s in ("COMPLETE", "PRUNED", "FAIL")
             },
             "rss_mb_first_last": [ends[0]["rss_mb"], ends[-1]["rss_mb"]],
-            "wall_sec": round(time.monotonic() - started, 1),
+            "wall_sec": round(done.wall_sec, 1),
         }
 
 

@@ -38,6 +38,7 @@ from _common import (
     median,
     read_jsonl,
     run,
+    synthetic_overrides,
     write_json,
 )
 
@@ -50,17 +51,6 @@ def settings(full: bool) -> dict[str, Any]:
     return {"model": "tiny-bert", "posts": 80, "epochs": 2, "max_length": 128, "repeats": 5}
 
 
-def overrides(s: dict[str, Any]) -> list[str]:
-    return [
-        "dataset.dataset_id=synthetic",
-        f"dataset.synthetic_num_posts={s['posts']}",
-        f"dataset.max_length={s['max_length']}",
-        "dataset.doc_stride=32",
-        f"trainer.max_epochs={s['epochs']}",
-        "trainer.batch_size=16",
-    ]
-
-
 def ours(workdir: Path, s: dict[str, Any], threads: int, grouped: bool, tag: str) -> dict:
     trial = f"tp-{tag}"
     run(
@@ -69,7 +59,7 @@ def ours(workdir: Path, s: dict[str, Any], threads: int, grouped: bool, tag: str
             "--model",
             s["model"],
             "--dry-run",
-            *overrides(s),
+            *synthetic_overrides(s),
             f"trainer.group_by_length={str(grouped).lower()}",
             f"trainer.num_threads={threads}",
             "tracking.backend=none",
@@ -103,7 +93,7 @@ def hugging_face(workdir: Path, s: dict[str, Any], threads: int, sampling: str) 
             str(threads),
             "--out",
             str(workdir / f"hf-{sampling}"),
-            *overrides(s),
+            *synthetic_overrides(s),
         ),
         workdir,
         threads,

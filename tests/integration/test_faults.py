@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import optuna
 import pytest
 import torch
 
+from tests.conftest import mounted_tmpfs
 from tests.integration.conftest import REPO, TINY, PostgresServer, read_jsonl, run_cli
 
 pytestmark = pytest.mark.integration
@@ -208,18 +210,8 @@ def test_nan_loss_fails_the_trial_not_the_study(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def small_tmpfs(tmp_path: Path) -> Any:
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=60m", "tmpfs", str(mount_point)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    yield from mounted_tmpfs(tmp_path / "disk", "60m")
 
 
 def test_disk_below_threshold_stops_the_study_then_resume_continues(

@@ -77,13 +77,8 @@ class Distributed:
         """This rank's part of each global batch (see the module docstring)."""
         if not self.enabled:
             return batches
-        mine = []
-        for rows in batches:
-            padded = rows + rows[: max(0, self.world_size - len(rows))]
-            while len(padded) < self.world_size:  # a batch of one row, many ranks
-                padded = padded + rows
-            mine.append(padded[self.rank :: self.world_size])
-        return mine
+        world = self.world_size
+        return [(rows * world)[: max(len(rows), world)][self.rank :: world] for rows in batches]
 
 
 SINGLE = Distributed()

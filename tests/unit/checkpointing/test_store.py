@@ -3,8 +3,7 @@ verification and the resume fallback."""
 
 from __future__ import annotations
 
-import os
-import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from dataaug_multi_both.checkpointing.store import CheckpointStore, file_sha256
 from dataaug_multi_both.config.schema import RetentionConfig
 from dataaug_multi_both.errors import StorageError
 from dataaug_multi_both.training.run_state import select_resume_checkpoint
+from tests.conftest import mounted_tmpfs
 
 WEIGHTS = 20_000  # floats per fake model: 80 kB
 
@@ -185,19 +185,9 @@ def test_disk_threshold_refuses_before_writing(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def small_tmpfs(tmp_path: Path) -> Any:
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A 1 MB tmpfs mounted for real (needs root and mount rights; skipped otherwise)."""
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    yield mount_point
-    subprocess.run(["umount", str(mount_point)], check=False)
+    yield from mounted_tmpfs(tmp_path / "tiny", "1m")
 
 
 def test_free_space_check_drops_all_but_best_and_latest_first(small_tmpfs: Path) -> None:
