@@ -100,10 +100,7 @@ def build(args: argparse.Namespace) -> tuple[Any, PreparedData, Any]:
     config = load_train_config(None, args.overrides, {"model.model_id": args.model})
     source = resolve_model_id(config.model.model_id)
     tokenizer = load_tokenizer(source, config.model.revision)
-    seed = config.seeds.python or 42
-    data = prepare_data(
-        config.dataset, config.model.num_criteria_classes, tokenizer, seed, None, None
-    )
+    data = prepare_data(config.dataset, config.model.num_criteria_classes, tokenizer, None, None)
 
     def model_init(trial: Any = None) -> TrainerModel:
         torch.manual_seed(config.seeds.torch or 42)

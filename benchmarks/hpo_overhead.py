@@ -39,7 +39,7 @@ def measure(full: bool) -> dict[str, Any]:
             cli(
                 "hpo",
                 "--config",
-                str(REPO / "configs" / "hpo_demo.yaml"),
+                str(REPO / "configs" / "hpo_small.yaml"),
                 "--study-name",
                 "overhead",
                 "--num-trials",

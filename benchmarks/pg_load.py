@@ -39,7 +39,7 @@ def main() -> int:
                 "-m",
                 "dataaug_multi_both.cli.hpo",
                 "--config",
-                str(REPO / "configs" / "hpo_demo.yaml"),
+                str(REPO / "configs" / "hpo_small.yaml"),
                 "--study-name",
                 "load",
                 "--study-dir",

@@ -25,7 +25,7 @@ from _common import REPO, baseline, cli, read_jsonl, run
 
 ARGS = [
     "--config",
-    str(REPO / "configs" / "hpo_demo.yaml"),
+    str(REPO / "configs" / "hpo_small.yaml"),
     "search_space.model_id.choices=[tiny-bert]",
     "dataset.synthetic_num_posts=40",
     "dataset.max_length=64",

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 def test_a_study_searches_augmentation_keys(tmp_path: Path) -> None:
     config = tmp_path / "aug.yaml"
     config.write_text(
-        "defaults:\n  - hpo_demo\n  - _self_\n"
+        "defaults:\n  - hpo_small\n  - _self_\n"
         "search_space:\n"
         "  model_id: {type: categorical, choices: [tiny-bert]}\n"
         "  augmentation.sentence_delete_prob: {type: uniform, low: 0.0, high: 0.3}\n"

@@ -126,7 +126,7 @@ def test_two_processes_train_and_resume_with_either_world_size(tmp_path: Path) -
 def test_hpo_trials_as_ddp_jobs_and_evaluation_with_one_or_two_processes(tmp_path: Path) -> None:
     study = [
         "--config",
-        str(REPO / "configs" / "hpo_demo.yaml"),
+        str(REPO / "configs" / "hpo_small.yaml"),
         "--study-name",
         "ddp",
         "--num-trials",

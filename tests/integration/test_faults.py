@@ -33,7 +33,7 @@ TRAIN = [
     "trainer.num_threads=1",
     "tracking.backend=none",
 ]
-DEMO = str(REPO / "configs" / "hpo_demo.yaml")
+DEMO = str(REPO / "configs" / "hpo_small.yaml")
 STUDY = [
     "--config",
     DEMO,

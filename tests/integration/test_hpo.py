@@ -17,7 +17,7 @@ from tests.integration.conftest import REPO, PostgresServer, read_jsonl, run_cli
 
 pytestmark = pytest.mark.integration
 
-DEMO = str(REPO / "configs" / "hpo_demo.yaml")
+DEMO = str(REPO / "configs" / "hpo_small.yaml")
 SMALL = [
     "search_space.model_id.choices=[tiny-bert]",
     "dataset.synthetic_num_posts=30",

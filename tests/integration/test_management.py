@@ -15,7 +15,7 @@ from tests.integration.conftest import REPO, run_cli
 
 pytestmark = pytest.mark.integration
 
-DEMO = str(REPO / "configs" / "hpo_demo.yaml")
+DEMO = str(REPO / "configs" / "hpo_small.yaml")
 SMALL = [
     "search_space.model_id.choices=[tiny-bert]",
     "dataset.synthetic_num_posts=40",
@@ -104,14 +104,63 @@ def test_evaluate_study_report_and_mlflow(tree: Path, tmp_path: Path) -> None:
         set(report["per_criterion"]) == set(report["confusion"])
         and len(report["per_criterion"]) == 9
     )
-    assert report["decision_threshold"] == 0.5 and "torch" in report["software"]
-    assert "test/criteria_matcher/f1" in result.stdout and "per criterion" in result.stdout
+    assert "torch" in report["software"]
+    assert "criteria_matcher/f1" in result.stdout and "per criterion" in result.stdout
+    assert "all_absent" in result.stdout and "95% CI" in result.stdout
+    check_report_context(report, split, best_checkpoint_of(study_dir))
 
     from mlflow import MlflowClient
 
     payload = torch.load(report["checkpoint"]["path"], weights_only=True)
     run = MlflowClient(f"sqlite:///{tree / 'mlflow.db'}").get_run(payload["mlflow_run_id"])
     assert "test/criteria_matcher/f1" in run.data.metrics
+
+
+def check_report_context(report: dict, split: dict, checkpoint: Path) -> None:
+    """Baselines, intervals, threshold and protocol are present and consistent."""
+    from dataaug_multi_both.training.metrics import HEADLINE_METRICS
+
+    names = [f"test/{m}" for m in HEADLINE_METRICS]
+    intervals = report["confidence_intervals"]
+    assert intervals["resamples"] >= 1000 and intervals["level"] == 0.95
+    for name in names:
+        value, interval = report["metrics"][name], intervals["metrics"][name]
+        if value is None:
+            assert interval["low"] is None
+        else:
+            assert interval["low"] <= value <= interval["high"], name
+        for baseline in ("all_absent", "all_present", "train_rate"):
+            assert name in report["baselines"][baseline]["metrics"]
+    absent = report["baselines"]["all_absent"]["metrics"]
+    assert absent["test/criteria_matcher/f1"] == 0.0
+    for span_metric in ("exact_match", "char_f1", "char_precision", "char_recall", "token_f1"):
+        assert absent[f"test/evidence_binder/{span_metric}"] == 0.0
+    assert report["baselines"]["all_present"]["metrics"]["test/criteria_matcher/recall"] > 0
+    sizes = report["subsets"]["sizes"]
+    assert sizes["posts"] == len(split["post_ids"]["test"]) and sizes["pairs"] == 9 * sizes["posts"]
+    assert (
+        sizes["positive_pairs"] + sizes["positive_pairs_unaligned"] + sizes["negative_pairs"]
+        == sizes["pairs"]
+    )
+    # the threshold is the one chosen on validation and stored with the checkpoint
+    threshold = report["threshold"]
+    assert threshold["policy"] == "tuned" and threshold["chosen_on"] == "validation"
+    stored = torch.load(checkpoint, weights_only=True)["decision_threshold"]
+    assert threshold["value"] == stored["value"] == report["decision_threshold"]
+    manifest = json.loads((checkpoint.parent / "manifest.json").read_text())
+    record = next(r for r in manifest["records"] if r["file"] == checkpoint.name)
+    assert record["decision_threshold"] == stored
+    assert all(row["threshold"] == stored["value"] for row in report["per_criterion"].values())
+    protocol = report["protocol"]
+    assert protocol["split"]["seed"] == 42 and protocol["split"]["method"] == "grouped-stratified"
+    assert protocol["split"]["sizes"]["test"]["posts"] == sizes["posts"]
+    assert len(protocol["label_set"]) == 9
+    assert {"special_case_rows", "conflicting_status_rows", "unaligned_evidence_rows"} <= set(
+        protocol["excluded"]
+    )
+    assert len(report["plots"]) == 2
+    for plot in report["plots"]:
+        assert Path(plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_evaluate_falls_back_to_the_next_verifying_checkpoint(tree: Path, tmp_path: Path) -> None:

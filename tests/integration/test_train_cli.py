@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -49,6 +50,39 @@ def test_tiny_bert_trains_loss_falls_and_every_metric_is_logged(workdir: Path) -
     assert data["alignment"]["exact"] > 0 and data["splits"]["train"]["posts"] > 0
     assert "val/criteria_matcher" in result.stdout and "ETA" in result.stdout
     assert not (trial / "checkpoints").exists()  # --dry-run saves nothing
+    # the default threshold policy is tuned on validation at every evaluation
+    for record in epochs:
+        chosen = record["decision_threshold"]
+        assert chosen["policy"] == "tuned" and chosen["source"] == "validation"
+        assert record["metrics"]["val/criteria_matcher/threshold"] == chosen["value"]
+
+
+def test_the_split_does_not_move_with_the_training_seed(workdir: Path) -> None:
+    args = [*TINY, "--max-epochs", "1", "--dry-run", *SMALL_DATA, "tracking.backend=none"]
+    one = run_cli("train", *args, "--seed", "1", "output.trial_id=s1", cwd=workdir)
+    two = run_cli("train", *args, "--seed", "2", "output.trial_id=s2", cwd=workdir)
+    assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
+    manifests = [
+        json.loads((workdir / f"experiments/trial_{t}/split_manifest.json").read_text())
+        for t in ("s1", "s2")
+    ]
+    assert manifests[0]["post_ids"] == manifests[1]["post_ids"]
+    assert manifests[0]["seed"] == 42  # dataset.split_seed
+    metrics = [
+        next(
+            r
+            for r in read_jsonl(workdir / f"experiments/trial_{t}/logs/train.jsonl")
+            if r["event"] == "epoch_end"
+        )["metrics"]
+        for t in ("s1", "s2")
+    ]  # the seed still changes the weights and the data order
+    assert metrics[0]["train/criteria_matcher/loss"] != metrics[1]["train/criteria_matcher/loss"]
+    other = run_cli(
+        "train", *args, "--seed", "1", "dataset.split_seed=7", "output.trial_id=s3", cwd=workdir
+    )
+    assert other.returncode == 0, other.stderr
+    moved = json.loads((workdir / "experiments/trial_s3/split_manifest.json").read_text())
+    assert moved["post_ids"] != manifests[0]["post_ids"] and moved["seed"] == 7
 
 
 def test_same_seed_same_metrics_and_feature_cache_reused(workdir: Path) -> None:

@@ -84,11 +84,14 @@ class Checkpointer:
         step: int,
         metric_value: float | None,
         metrics: dict[str, Any],
+        decision_threshold: dict[str, Any] | None = None,
     ) -> CheckpointRecord:
         """Put an epoch serialized in memory on disk, then apply retention (what the
         background writer runs)."""
         self._ensure_space(len(data), epoch)
-        record = self.store.save_serialized(data, kind, epoch, step, metric_value, metrics)
+        record = self.store.save_serialized(
+            data, kind, epoch, step, metric_value, metrics, decision_threshold
+        )
         self._saved(record)
         return record
 

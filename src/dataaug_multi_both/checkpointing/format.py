@@ -26,6 +26,9 @@ METRICS = "metrics"  # this epoch's metrics
 TRIAL_ID = "trial_id"
 TRIAL_DIR = "trial_dir"
 WEIGHTS_DTYPE = "weights_dtype"  # dtype the weights were stored in ("float32" by default)
+# the matcher's decision threshold(s) chosen on this epoch's validation predictions (plain
+# dict: policy, source, value, per_criterion); absent in checkpoints written before it existed
+DECISION_THRESHOLD = "decision_threshold"
 
 CURRENT_FORMAT = 1
 RESUME_ONLY = (OPTIMIZER, SCHEDULER, SCALER, RNG)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from dataaug_multi_both.checkpointing.manifest import CheckpointManifest
+from dataaug_multi_both.data.criteria import is_per_criterion
 from dataaug_multi_both.errors import DataAugError
 
 
@@ -63,5 +64,5 @@ def checkpoint_rows(trial_dir: Path, with_metrics: bool = False) -> CheckpointLi
             }
             names.update(dict.fromkeys(row["metrics"]))
         listing.rows.append(row)
-    listing.metric_names = [n for n in names if "/f1_" not in n]
+    listing.metric_names = [n for n in names if not is_per_criterion(n)]
     return listing

@@ -34,6 +34,7 @@ class CheckpointRecord:
     is_best: bool = False
     is_latest: bool = False
     retained: bool = True
+    decision_threshold: dict[str, Any] | None = None  # as stored in the checkpoint
 
     def facts(self) -> CheckpointFacts:
         return CheckpointFacts(self.epoch, self.metric_value, self.size_bytes, self.kind)

@@ -19,7 +19,7 @@ from dataaug_multi_both.checkpointing.atomic import (
     atomic_write_bytes,
     remove_quietly,
 )
-from dataaug_multi_both.checkpointing.format import KIND, slim_payload
+from dataaug_multi_both.checkpointing.format import DECISION_THRESHOLD, KIND, slim_payload
 from dataaug_multi_both.checkpointing.manifest import CheckpointManifest, CheckpointRecord
 from dataaug_multi_both.checkpointing.policy import WEIGHTS_ONLY
 from dataaug_multi_both.errors import StorageError
@@ -94,7 +94,10 @@ class CheckpointStore:
     ) -> CheckpointRecord:
         path = self.directory / checkpoint_name(epoch)
         sha256, size = atomic_write(path, _torch_save(payload))
-        return self._add(path, payload[KIND], sha256, size, epoch, step, metric_value, metrics)
+        threshold = payload.get(DECISION_THRESHOLD)
+        return self._add(
+            path, payload[KIND], sha256, size, epoch, step, metric_value, metrics, threshold
+        )
 
     def save_serialized(
         self,
@@ -104,11 +107,14 @@ class CheckpointStore:
         step: int,
         metric_value: float | None,
         metrics: dict[str, float | None],
+        decision_threshold: dict[str, Any] | None = None,
     ) -> CheckpointRecord:
         """`save` of a payload already serialized with `serialize`."""
         path = self.directory / checkpoint_name(epoch)
         sha256, size = atomic_write_bytes(path, data)
-        return self._add(path, kind, sha256, size, epoch, step, metric_value, metrics)
+        return self._add(
+            path, kind, sha256, size, epoch, step, metric_value, metrics, decision_threshold
+        )
 
     def _add(
         self,
@@ -120,6 +126,7 @@ class CheckpointStore:
         step: int,
         metric_value: float | None,
         metrics: dict[str, float | None],
+        decision_threshold: dict[str, Any] | None,
     ) -> CheckpointRecord:
         record = CheckpointRecord(
             file=path.name,
@@ -131,6 +138,7 @@ class CheckpointStore:
             size_bytes=size,
             sha256=sha256,
             created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            decision_threshold=decision_threshold,
         )
         self.manifest.add(record)
         self.manifest.write(self.directory)

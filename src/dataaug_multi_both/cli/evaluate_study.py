@@ -33,9 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from rich.console import Console
-    from rich.table import Table
 
     from dataaug_multi_both.hpo.evaluate import evaluate_study
+    from dataaug_multi_both.hpo.evaluation_tables import (
+        headline_table,
+        per_criterion_table,
+        summary_lines,
+    )
     from dataaug_multi_both.training.distributed import from_environment
 
     study_dir = Path(args.study_dir).resolve()
@@ -47,33 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     report = evaluate_study(study_dir, output, args.test_split, console, dist)
     if not dist.is_main:
         return 0
-    best, split = report["best_trial"], report["test_split"]
-    console.print(
-        f"study {report['study']['name']}: best trial {best['number']} ({best['id']}), validation "
-        f"{best['optimization_metric']} {best['validation_value']:.4f}; checkpoint "
-        f"{Path(report['checkpoint']['path']).name} (epoch {report['checkpoint']['epoch']})"
-    )
-    table = Table(
-        title=f"{split['name']} split: {split['posts']} posts, {split['pairs']} pairs, {split['windows']} windows"
-    )
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name, value in report["metrics"].items():
-        if "/f1_" not in name:
-            table.add_row(name, "n/a" if value != value else f"{value:.4f}")
-    console.print(table)
-    per = Table(title="per criterion")
-    for column in ("criterion", "precision", "recall", "f1", "support"):
-        per.add_column(column, justify="left" if column == "criterion" else "right")
-    for name, row in report["per_criterion"].items():
-        per.add_row(
-            name,
-            f"{row['precision']:.3f}",
-            f"{row['recall']:.3f}",
-            f"{row['f1']:.3f}",
-            str(row["support"]),
-        )
-    console.print(per)
+    for line in summary_lines(report):
+        console.print(line, highlight=False)
+    console.print(headline_table(report))
+    console.print(per_criterion_table(report))
+    for note in report["notes"]:
+        console.print(f"note: {note}", highlight=False)
+    for plot in report["plots"]:
+        console.print(f"plot: {plot}", highlight=False)
     console.print(f"report: {output}")
     return 0
 

@@ -18,6 +18,7 @@ PRECISIONS = ("bf16", "fp16")
 POOLINGS = ("mean", "cls")
 BEST_DTYPES = ("float32", "bf16", "fp16")
 TRACKING_BACKENDS = ("mlflow", "none")
+THRESHOLD_POLICIES = ("tuned", "tuned_per_criterion")
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ class DatasetConfig:
     doc_stride: int = 64
     alignment_threshold: float = 0.75
     synthetic_num_posts: int = 300
+    synthetic_seed: int = 42  # the synthetic dataset's content
+    split_seed: int = 42  # the train/validation/test split; never the training seed
     cache_dir: str | None = None
 
     def validate(self, prefix: str) -> None:
@@ -110,6 +113,9 @@ class DatasetConfig:
             self.synthetic_num_posts,
             "10..100000",
         )
+        for name in ("synthetic_seed", "split_seed"):
+            value = getattr(self, name)
+            _require(0 <= value < 2**32, f"{prefix}.{name}", value, "0..2**32-1")
 
 
 @dataclass(frozen=True)
@@ -126,7 +132,7 @@ class TrainerConfig:
     gradient_accumulation_steps: int = 1
     mixed_precision: bool = True
     precision: str = "bf16"
-    decision_threshold: float = 0.5
+    decision_threshold: float | str = "tuned"  # a number (fixed), tuned or tuned_per_criterion
     positive_class_weight: float = 1.0
     max_answer_tokens: int = 96
     device: str = "auto"
@@ -171,11 +177,16 @@ class TrainerConfig:
             "1..1024",
         )
         _require(self.precision in PRECISIONS, f"{prefix}.precision", self.precision, PRECISIONS)
+        threshold = self.decision_threshold
         _require(
-            0.0 < self.decision_threshold < 1.0,
+            (
+                threshold in THRESHOLD_POLICIES
+                if isinstance(threshold, str)
+                else 0.0 < threshold < 1.0
+            ),
             f"{prefix}.decision_threshold",
-            self.decision_threshold,
-            "0 < t < 1",
+            threshold,
+            f"a number 0 < t < 1 (fixed), or {' or '.join(THRESHOLD_POLICIES)} (chosen on validation)",
         )
         _require(
             0 < self.positive_class_weight <= 100,
@@ -446,8 +457,19 @@ def _coerce(hint: Any, raw: Any, key: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if raw is None and type(None) in args:
             return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _coerce(inner, raw, key)
+        inner = [a for a in args if a is not type(None)]
+        for option in inner[:-1]:  # the first type that takes the value
+            try:
+                return _coerce(option, raw, key)
+            except ConfigError:
+                continue
+        try:
+            return _coerce(inner[-1], raw, key)
+        except ConfigError:
+            if len(inner) == 1:
+                raise
+            allowed = " or ".join(_type_name(a) for a in inner)
+            raise ConfigError(f"invalid value for {key}: {raw!r} (allowed: {allowed})") from None
     if origin is list:
         if not isinstance(raw, list | tuple):
             raise ConfigError(f"invalid value for {key}: {raw!r} (allowed: a list)")

@@ -1,9 +1,11 @@
 """From ReDSM5 tables to (criterion, post) pairs with labels and gold evidence spans.
 
 Label rule: a pair is positive iff some annotation of that post and symptom has status 1
-(status-0 rows on the same pair do not cancel it); its evidence spans are those sentences.
-A post without annotations is negative for every criterion. SPECIAL_CASE rows are counted
-and never trained on. Identical (sentence, symptom, status) rows are counted once.
+(status-0 rows on the same pair do not cancel it, not even on the same sentence: such
+conflicting-status rows are counted); its evidence spans are those sentences. A post without
+annotations is negative for every criterion, as is a post with only SPECIAL_CASE rows
+(counted). SPECIAL_CASE rows are never trained on. Identical (sentence, symptom, status) rows
+are counted once.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class PairExample:
 class AlignmentReport:
     counts: Counter = field(default_factory=Counter)  # AlignMethod value -> status-1 rows
     special_case_rows: int = 0
+    special_case_only_posts: int = 0  # every annotation of the post is SPECIAL_CASE
+    conflicting_status_rows: int = 0  # rows of a (post, sentence, symptom) with status 0 and 1
     duplicate_rows: int = 0
     status0_only_pairs: int = 0
     positive_pairs: int = 0
@@ -38,6 +42,8 @@ class AlignmentReport:
         return {
             **{m.value: int(self.counts.get(m.value, 0)) for m in AlignMethod},
             "special_case_rows": self.special_case_rows,
+            "special_case_only_posts": self.special_case_only_posts,
+            "conflicting_status_rows": self.conflicting_status_rows,
             "duplicate_rows": self.duplicate_rows,
             "status0_only_pairs": self.status0_only_pairs,
             "positive_pairs": self.positive_pairs,
@@ -76,7 +82,11 @@ def build_pairs(tables: RedSM5Tables, num_criteria: int, threshold: float) -> Pa
         subset=["post_id", "sentence_id", "sentence_text", "DSM5_symptom", "status"]
     )
     report.duplicate_rows = len(annotations) - len(unique)
+    special = annotations["DSM5_symptom"] == SPECIAL_CASE
+    report.special_case_only_posts = int(special.groupby(annotations["post_id"]).all().sum())
     relevant = unique[unique["DSM5_symptom"].isin(criteria)]
+    statuses = relevant.groupby(["post_id", "sentence_id", "DSM5_symptom"])["status"]
+    report.conflicting_status_rows = int((statuses.transform("nunique") > 1).sum())
 
     positive: dict[tuple[int, int], list[tuple[int, int]]] = {}
     unaligned: set[tuple[int, int]] = set()

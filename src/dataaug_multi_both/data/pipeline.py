@@ -17,6 +17,7 @@ from dataaug_multi_both.data.features import (
 from dataaug_multi_both.data.pairs import PairSet, build_pairs
 from dataaug_multi_both.data.sources import load_tables
 from dataaug_multi_both.data.splits import SplitManifest, make_split, split_from_dataset
+from dataaug_multi_both.data.tables import RedSM5Tables
 from dataaug_multi_both.data.windows import InputBuilder, WindowTable, build_window_table
 from dataaug_multi_both.errors import DataLoadError
 
@@ -43,19 +44,20 @@ def prepare_data(
     config: DatasetConfig,
     num_criteria: int,
     tokenizer: Any,
-    seed: int,
     cache_dir: Path | None,
     split: SplitManifest | None = None,
 ) -> PreparedData:
     """Load and validate the data, build pairs, split (or reuse `split`), tokenise.
 
-    `split` given: it must describe this very dataset (same fingerprint), else DataLoadError.
+    The data and its split depend on the dataset config alone (`dataset.split_seed`,
+    `dataset.synthetic_seed`), never on the training seeds. `split` given: it must describe
+    this very dataset (same fingerprint), else DataLoadError.
     """
-    tables = load_tables(config.dataset_id, config.revision, config.synthetic_num_posts, seed)
+    tables = _load(config)
     fingerprint = tables.fingerprint()
     pairs = build_pairs(tables, num_criteria, config.alignment_threshold)
     if split is None:
-        split = _make_split(tables.posts, pairs, config, seed, fingerprint)
+        split = _make_split(tables.posts, pairs, config, fingerprint)
     elif split.dataset_fingerprint != fingerprint:
         raise DataLoadError(
             "the split manifest was made for other data (dataset fingerprint "
@@ -84,16 +86,22 @@ def prepare_data(
     return PreparedData(pairs, split, builder, window_tables, fingerprint, hit)
 
 
-def make_split_for(config: DatasetConfig, num_criteria: int, seed: int) -> SplitManifest:
+def make_split_for(config: DatasetConfig, num_criteria: int) -> SplitManifest:
     """The split of a dataset without tokenising it (a study makes it once for all trials)."""
-    tables = load_tables(config.dataset_id, config.revision, config.synthetic_num_posts, seed)
+    tables = _load(config)
     fingerprint = tables.fingerprint()
     pairs = build_pairs(tables, num_criteria, config.alignment_threshold)
-    return _make_split(tables.posts, pairs, config, seed, fingerprint)
+    return _make_split(tables.posts, pairs, config, fingerprint)
+
+
+def _load(config: DatasetConfig) -> RedSM5Tables:
+    return load_tables(
+        config.dataset_id, config.revision, config.synthetic_num_posts, config.synthetic_seed
+    )
 
 
 def _make_split(
-    posts: Any, pairs: PairSet, config: DatasetConfig, seed: int, fingerprint: str
+    posts: Any, pairs: PairSet, config: DatasetConfig, fingerprint: str
 ) -> SplitManifest:
     if "split" in posts.columns:
         column = dict(zip(posts["post_id"].astype(str), posts["split"].astype(str), strict=True))
@@ -108,6 +116,6 @@ def _make_split(
         list(pairs.post_ids),
         pairs.label_matrix(),
         (ratios[0], ratios[1], ratios[2]),
-        seed,
+        config.split_seed,
         fingerprint,
     )

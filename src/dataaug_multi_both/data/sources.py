@@ -101,24 +101,34 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 
 def _load_hub(dataset_id: str, revision: str) -> RedSM5Tables:
+    """The two CSV files of a Hub dataset repository, read by the same function as a local
+    directory (every value a string: a post whose text is "NA" stays "NA")."""
     if not hub_reachable():
         raise DataLoadError(
             f"cannot reach the Hugging Face Hub to load dataset '{dataset_id}' "
             f"(revision {revision}): no network or HF_HUB_OFFLINE is set; {_ALTERNATIVES}"
         )
-    import datasets
-
-    frames = {}
-    for name, stem in TABLE_STEMS.items():
-        try:
-            loaded = datasets.load_dataset(
-                dataset_id, revision=revision, data_files=f"{stem}.csv", split="train"
-            )
-        except Exception as exc:  # the hub raises many unrelated types; all mean "not loadable"
-            raise DataLoadError(
-                f"cannot load {stem}.csv of dataset '{dataset_id}' (revision {revision}) "
-                f"from the Hub: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; "
-                f"{_ALTERNATIVES}"
-            ) from exc
-        frames[name] = loaded.to_pandas()
+    frames = {
+        name: _read_table(download_hub_file(dataset_id, revision, f"{stem}.csv"))
+        for name, stem in TABLE_STEMS.items()
+    }
     return normalise_tables(frames["posts"], frames["annotations"], f"{dataset_id}@{revision}")
+
+
+def download_hub_file(dataset_id: str, revision: str, filename: str) -> Path:
+    """One file of a Hub dataset repository, through the Hugging Face cache.
+
+    Not `datasets.load_dataset`: its CSV builder infers types (a text "NA" becomes a
+    missing value, an id "007" the number 7) and cannot be told to read strings without
+    naming every column in advance."""
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(dataset_id, filename, repo_type="dataset", revision=revision))
+    except Exception as exc:  # the hub raises many unrelated types; all mean "not loadable"
+        text = str(exc).strip()
+        raise DataLoadError(
+            f"cannot load {filename} of dataset '{dataset_id}' (revision {revision}) "
+            f"from the Hub: {type(exc).__name__}: {text.splitlines()[0] if text else ''}; "
+            f"{_ALTERNATIVES}"
+        ) from exc

@@ -140,6 +140,7 @@ def evaluate_study(
 ) -> dict[str, Any]:
     """Evaluate the best trial's checkpoint; under torchrun the ranks share the inference
     (same metrics as one process) and rank 0 writes the report and talks to MLflow."""
+    from dataaug_multi_both.hpo.evaluation_report import report_context, write_plots_for
     from dataaug_multi_both.training.evaluation import evaluate_checkpoint
 
     started = time.monotonic()
@@ -180,13 +181,16 @@ def evaluate_study(
         "per_criterion": result.details["per_criterion"],
         "confusion": result.details["confusion"],
         "auc_skipped": result.details["auc_skipped"],
-        "decision_threshold": config.trainer.decision_threshold,
+        "decision_threshold": result.threshold.overall,
+        **report_context(result, config, prefix="test"),
         "software": software_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "duration_sec": round(time.monotonic() - started, 2),
     }
     if dist.is_main:
-        atomic_write_text(output_path, json.dumps(report, indent=1, default=str))
+        plots = write_plots_for(result, output_path)  # adds average precision per criterion
+        report["plots"] = [str(p) for p in plots]
+        atomic_write_text(output_path, json.dumps(report, indent=1, default=str, allow_nan=False))
         _log_to_mlflow(config, trial_dir, chosen.payload, result.metrics, console)
     return report
 
@@ -195,7 +199,7 @@ def _log_to_mlflow(
     config: TrainConfig,
     trial_dir: Path,
     payload: dict[str, Any],
-    metrics: dict[str, float],
+    metrics: dict[str, float | None],
     console: Any,
 ) -> None:
     run_id = payload.get("mlflow_run_id")

@@ -283,11 +283,7 @@ class StudyRunner:
         path = self.study_dir / MANIFEST_NAME
         if path.is_file():
             return SplitManifest.read(path)
-        seed = self.hpo.train.seeds.python
-        assert seed is not None
-        split = make_split_for(
-            self.hpo.train.dataset, self.hpo.train.model.num_criteria_classes, seed
-        )
+        split = make_split_for(self.hpo.train.dataset, self.hpo.train.model.num_criteria_classes)
         atomic_write_text(path, json.dumps(split.to_dict(), indent=1))
         return split
 

@@ -11,14 +11,18 @@ import torch
 
 from dataaug_multi_both.checkpointing import format as ckpt
 from dataaug_multi_both.config.schema import TrainConfig
-from dataaug_multi_both.data.pipeline import prepare_data
+from dataaug_multi_both.data.criteria import criteria_for
+from dataaug_multi_both.data.pipeline import PreparedData, prepare_data
 from dataaug_multi_both.data.splits import SPLIT_KEYS, SplitManifest
 from dataaug_multi_both.errors import DataLoadError, TrainingError
 from dataaug_multi_both.model.encoder import encoder_from_config, load_tokenizer, resolve_model_id
 from dataaug_multi_both.model.heads import DualHeadModel
 from dataaug_multi_both.training.distributed import SINGLE, Distributed
-from dataaug_multi_both.training.inference import predict, split_metrics
+from dataaug_multi_both.training.inference import predict
+from dataaug_multi_both.training.metrics import SplitArrays, split_details, split_metrics
 from dataaug_multi_both.training.recipe import quiet_hugging_face
+from dataaug_multi_both.training.scoring import split_arrays
+from dataaug_multi_both.training.thresholds import FIXED, DecisionThreshold
 
 
 class EvaluationDataError(DataLoadError):
@@ -27,10 +31,14 @@ class EvaluationDataError(DataLoadError):
 
 @dataclass
 class EvaluationResult:
-    metrics: dict[str, float]
+    metrics: dict[str, float | None]
     details: dict[str, Any]
     sizes: dict[str, int]
     split_key: str
+    post_indices: list[int]  # rows of `arrays`, in PairSet post order
+    arrays: SplitArrays  # the metric inputs, for intervals, baselines and plots
+    threshold: DecisionThreshold
+    data: PreparedData
 
 
 def split_key_for(name: str, config: TrainConfig) -> str:
@@ -62,6 +70,23 @@ def build_model(payload: dict[str, Any], device: torch.device) -> DualHeadModel:
     return model.to(device).float()
 
 
+def stored_threshold(payload: dict[str, Any], config: TrainConfig) -> DecisionThreshold:
+    """The decision threshold chosen on validation and stored with the checkpoint; a
+    checkpoint from before thresholds were stored uses the config's fixed value (or 0.5)."""
+    criteria = criteria_for(config.model.num_criteria_classes)
+    stored = payload.get(ckpt.DECISION_THRESHOLD)
+    if stored is None:
+        setting = config.trainer.decision_threshold
+        value = setting if isinstance(setting, float) else 0.5
+        return DecisionThreshold(FIXED, value, (value,) * len(criteria), "default")
+    try:
+        return DecisionThreshold.from_dict(stored, criteria)
+    except ValueError as exc:
+        raise TrainingError(
+            f"the checkpoint's stored decision threshold is invalid: {exc}"
+        ) from exc
+
+
 def evaluate_checkpoint(
     config: TrainConfig,
     payload: dict[str, Any],
@@ -71,13 +96,15 @@ def evaluate_checkpoint(
     device: torch.device,
     dist: Distributed = SINGLE,
 ) -> EvaluationResult:
+    """Metrics of a checkpoint on one split of `split`, with the threshold stored in the
+    checkpoint (chosen on validation during training; never tuned here)."""
     quiet_hugging_face()
     key = split_key_for(split_name, config)
+    threshold = stored_threshold(payload, config)
     tokenizer = load_tokenizer(resolve_model_id(config.model.model_id), config.model.revision)
-    seed = config.seeds.python or 0
     try:
         data = prepare_data(
-            config.dataset, config.model.num_criteria_classes, tokenizer, seed, cache_dir, split
+            config.dataset, config.model.num_criteria_classes, tokenizer, cache_dir, split
         )
     except DataLoadError as exc:
         raise EvaluationDataError(exc.message) from exc
@@ -96,7 +123,16 @@ def evaluate_checkpoint(
         )
     except (RuntimeError, ValueError) as exc:
         raise TrainingError(f"inference failed: {str(exc).splitlines()[0]}") from exc
-    metrics, details = split_metrics(
-        predictions, data.pairs, trainer.decision_threshold, prefix="test"
+    arrays = split_arrays(predictions, data.pairs)
+    metrics = split_metrics(arrays, threshold.values(), prefix="test")
+    details = split_details(arrays, threshold.values(), metrics, prefix="test")
+    return EvaluationResult(
+        metrics,
+        details,
+        data.split_sizes(key),
+        key,
+        predictions.post_indices,
+        arrays,
+        threshold,
+        data,
     )
-    return EvaluationResult(metrics, details, data.split_sizes(key), key)

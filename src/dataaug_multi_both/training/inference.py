@@ -10,7 +10,7 @@ score (start + end logit) beats the pair's "no evidence" score, the smallest
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,11 +20,7 @@ from dataaug_multi_both.data.pairs import PairSet
 from dataaug_multi_both.data.windows import InputBuilder, WindowTable
 from dataaug_multi_both.model.heads import DualHeadModel
 from dataaug_multi_both.training.distributed import SINGLE, Distributed
-from dataaug_multi_both.training.metrics import (
-    Span,
-    criteria_matcher_metrics,
-    evidence_binder_metrics,
-)
+from dataaug_multi_both.training.span_metrics import Span
 
 
 @dataclass
@@ -144,42 +140,3 @@ def _char_span(builder: InputBuilder, table: WindowTable, row: int, i: int, j: i
         return None  # an empty window has no valid span
     offsets = builder.posts.offsets[builder.posts.post_slice(post)]
     return int(offsets[first, 0]), int(offsets[last, 1])
-
-
-def split_metrics(
-    predictions: PairPredictions, pairs: PairSet, threshold: float, prefix: str
-) -> tuple[dict[str, float], dict[str, object]]:
-    """All metrics of a split, keys `{prefix}/criteria_matcher/*` and `{prefix}/evidence_binder/*`."""
-    num_criteria = len(pairs.criteria)
-    labels = np.array(
-        [
-            [pairs.examples[p * num_criteria + c].label for c in range(num_criteria)]
-            for p in predictions.post_indices
-        ]
-    ).reshape(len(predictions.post_indices), num_criteria)
-    metrics, details = criteria_matcher_metrics(
-        labels, predictions.logits, threshold, pairs.criteria
-    )
-    scored = _scorable_pairs(pairs, predictions.post_indices)
-    metrics.update(
-        evidence_binder_metrics(
-            [predictions.spans[i] for i in scored],
-            [pairs.examples[i].spans for i in scored],
-            [pairs.texts[pairs.examples[i].post_index] for i in scored],
-        )
-    )
-    details["evidence_scored_pairs"] = len(scored)
-    return {f"{prefix}/{k}": v for k, v in metrics.items()}, details
-
-
-def _scorable_pairs(pairs: PairSet, post_indices: Sequence[int]) -> list[int]:
-    """Pairs whose evidence can be scored: all but positives with no aligned span."""
-    width = len(pairs.criteria)
-    return [
-        p * width + c
-        for p in post_indices
-        for c in range(width)
-        if not (
-            pairs.examples[p * width + c].label == 1 and not pairs.examples[p * width + c].spans
-        )
-    ]

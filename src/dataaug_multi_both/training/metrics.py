@@ -1,44 +1,60 @@
-"""Metric definitions (pure functions, hand-checked in tests/unit/training/test_metrics.py).
+"""Metric names and definitions (pure numpy; checked by hand and against scikit-learn in
+tests/unit/training/test_metrics.py). docs/metrics.md is the user-facing table.
 
-Criteria matcher, over the pairs of a split (a post's pair predictions are its multi-label
-vector, one column per criterion):
-- accuracy: fraction of pairs whose predicted label (probability >= threshold) is right;
-- precision / recall / f1: computed per criterion over posts, then the unweighted mean over
-  criteria (macro); 0/0 counts as 0, as in scikit-learn's zero_division=0;
-- auc: ROC AUC per criterion, macro mean; a criterion whose labels in the split are all
-  one class has no AUC and is skipped (and reported in `auc_skipped`);
-- loss: binary cross-entropy of the pair logits (max over the pair's windows).
-Evidence binder, over the pairs that can be scored (all but positive pairs none of whose
-evidence could be aligned):
-- has_answer: accuracy of the evidence / no-evidence decision;
-- exact_match, char_precision, char_recall, char_f1: the predicted span against each gold
-  span of the pair, each metric the max over golds (SQuAD); exact match compares texts
-  after lower-casing and collapsing whitespace, the char metrics compare character ranges.
-  A correct "no evidence" scores 1 on all four; a span where there is none (or none where
-  there is one) scores 0.
+Every metric is computed from a `SplitArrays`: one row per post, one column per criterion.
+Criteria matcher (a post's row is its multi-label prediction; probability >= threshold):
+- accuracy: over all (post, criterion) cells;
+- precision / recall / f1: per criterion over posts, unweighted mean over criteria (macro);
+- micro_f1: F1 of tp / fp / fn summed over all cells;
+- samples_f1: F1 of each post's predicted criteria against its gold criteria, mean over posts;
+- auc: ROC AUC per criterion, macro mean over the criteria with both classes in the split;
+- per criterion: precision_<S>, recall_<S>, f1_<S>, auc_<S>;
+- loss: binary cross-entropy of the post-level logits (max over the post's windows).
+  A 0/0 ratio counts as 0 everywhere (scikit-learn's zero_division=0).
+Evidence binder, over (criterion, post) pairs:
+- exact_match, char_precision, char_recall, char_f1, token_f1: mean of `span_scores` over
+  the pairs with aligned gold evidence (SQuAD v2 "HasAns");
+- no_answer_accuracy: share of the pairs without evidence (label 0, "NoAns") where no span
+  is predicted;
+- has_answer: accuracy of the evidence / no-evidence decision over all pairs (gold: label).
+A metric whose subset is empty in a split is missing (None), never 0 or 1.
+
+All values come from `metric_values`, which takes a matrix of post weights: one row of ones
+gives the metrics of the split, bootstrap resample counts give one value per resample, so
+point estimates and confidence intervals share one definition.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from dataaug_multi_both.data.criteria import is_per_criterion  # noqa: F401 (re-export)
 from dataaug_multi_both.errors import ConfigError
+from dataaug_multi_both.training.span_metrics import SPAN_METRICS
 
-Span = tuple[int, int]
-
-CRITERIA_METRICS = ("loss", "accuracy", "precision", "recall", "f1", "auc")
+CRITERIA_METRICS = (
+    "loss",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "micro_f1",
+    "samples_f1",
+    "auc",
+)
 EVIDENCE_METRICS = ("exact_match", "has_answer", "char_f1", "char_precision", "char_recall")
+EVIDENCE_EXTRA_METRICS = ("token_f1", "no_answer_accuracy")
+PER_CRITERION_METRICS = ("precision", "recall", "f1", "auc")
 TRAIN_METRIC_NAMES = (
     "train/criteria_matcher/loss",
     "train/criteria_matcher/accuracy",
     "train/evidence_binder/loss",
 )
 VAL_METRIC_NAMES = tuple(f"val/criteria_matcher/{m}" for m in CRITERIA_METRICS) + tuple(
-    f"val/evidence_binder/{m}" for m in EVIDENCE_METRICS
+    f"val/evidence_binder/{m}" for m in EVIDENCE_METRICS + EVIDENCE_EXTRA_METRICS
 )
 SYSTEM_METRIC_NAMES = (
     "system/epoch_duration_sec",
@@ -47,16 +63,46 @@ SYSTEM_METRIC_NAMES = (
 )
 # logged only when `augmentation.*` is on: (criterion, post) training pairs changed this epoch
 AUGMENTATION_METRIC_NAMES = ("train/augmentation/augmented_examples",)
+# the headline metrics of a report (confidence intervals, baselines), in display order
+HEADLINE_METRICS = (
+    "criteria_matcher/f1",
+    "criteria_matcher/micro_f1",
+    "criteria_matcher/samples_f1",
+    "criteria_matcher/precision",
+    "criteria_matcher/recall",
+    "criteria_matcher/accuracy",
+    "criteria_matcher/auc",
+    "evidence_binder/exact_match",
+    "evidence_binder/char_f1",
+    "evidence_binder/char_precision",
+    "evidence_binder/char_recall",
+    "evidence_binder/token_f1",
+    "evidence_binder/has_answer",
+    "evidence_binder/no_answer_accuracy",
+)
+# which rows or pairs each headline metric is computed on (shown next to every number)
+METRIC_SUBSETS = {
+    **{f"criteria_matcher/{m}": "posts" for m in CRITERIA_METRICS},
+    "criteria_matcher/accuracy": "pairs",
+    "criteria_matcher/micro_f1": "pairs",
+    **{f"evidence_binder/{m}": "positive_pairs" for m in SPAN_METRICS},
+    "evidence_binder/has_answer": "pairs",
+    "evidence_binder/no_answer_accuracy": "negative_pairs",
+}
 
 METRIC_ALIASES = {
     "val_f1": "val/criteria_matcher/f1",
+    "val_micro_f1": "val/criteria_matcher/micro_f1",
+    "val_samples_f1": "val/criteria_matcher/samples_f1",
     "val_accuracy": "val/criteria_matcher/accuracy",
     "val_precision": "val/criteria_matcher/precision",
     "val_recall": "val/criteria_matcher/recall",
     "val_auc": "val/criteria_matcher/auc",
     "val_exact_match": "val/evidence_binder/exact_match",
     "val_char_f1": "val/evidence_binder/char_f1",
+    "val_token_f1": "val/evidence_binder/token_f1",
     "val_has_answer": "val/evidence_binder/has_answer",
+    "val_no_answer_accuracy": "val/evidence_binder/no_answer_accuracy",
 }
 # Metrics a run can be optimised for (all of them: higher is better).
 OPTIMIZABLE_METRICS = tuple(n for n in VAL_METRIC_NAMES if not n.endswith("/loss"))
@@ -81,136 +127,200 @@ def short_metric_title(name: str) -> str:
     return " ".join(w.upper() if w in ("f1", "auc") else w.capitalize() for w in words)
 
 
-def binary_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Mean BCE of logits against 0/1 labels, computed stably."""
-    x = logits.astype(np.float64)
-    y = labels.astype(np.float64)
-    return float(np.mean(np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))))
+@dataclass(frozen=True)
+class SplitArrays:
+    """What the metrics of one split are computed from; rows are posts, columns criteria."""
+
+    criteria: tuple[str, ...]
+    labels: np.ndarray  # int [P, C]: 1 = the post shows the criterion
+    logits: np.ndarray  # float [P, C]: the matcher's post-level logit (max over windows)
+    evidence_predicted: np.ndarray  # bool [P, C]: the binder predicted a span
+    span_scores: np.ndarray  # float [P, C, len(SPAN_METRICS)]; NaN outside `has_span`
+    has_span: np.ndarray  # bool [P, C]: a positive pair with aligned gold evidence (HasAns)
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.logits.astype(np.float64)))
+
+    def subset_sizes(self) -> dict[str, int]:
+        positive = self.labels == 1
+        return {
+            "posts": int(self.labels.shape[0]),
+            "pairs": int(self.labels.size),
+            "positive_pairs": int(self.has_span.sum()),
+            "positive_pairs_unaligned": int((positive & ~self.has_span).sum()),
+            "negative_pairs": int((~positive).sum()),
+        }
 
 
-def binary_auc(
-    labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray
-) -> float | None:
-    """ROC AUC (Mann-Whitney U with average ranks for ties); None for a single class."""
-    y = np.asarray(labels, dtype=np.int64)
-    s = np.asarray(scores, dtype=np.float64)
-    n_pos = int(y.sum())
-    n_neg = len(y) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return None
-    order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(len(s), dtype=np.float64)
-    sorted_scores = s[order]
-    i = 0
-    while i < len(s):
-        j = i
-        while j + 1 < len(s) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den with 0 where den is 0 (zero_division=0)."""
+    num, den = np.broadcast_arrays(np.asarray(num, np.float64), np.asarray(den, np.float64))
+    out = np.zeros(num.shape)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
 
 
-def _ratio(num: float, den: float) -> float:
-    return num / den if den else 0.0
+def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    return _ratio(2 * tp, 2 * tp + fp + fn)
+
+
+def _mean_where_defined(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den, NaN where den is 0 (an empty subset: the metric is missing)."""
+    out = np.full(np.shape(num), np.nan)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+def weighted_auc(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """ROC AUC (Mann-Whitney U, ties count half) of one criterion under each row of post
+    weights [B, P]; NaN for a row in which one class has no weight."""
+    order = np.argsort(scores, kind="mergesort")
+    sorted_scores, positive = scores[order], labels[order] == 1
+    w = weights[:, order].astype(np.float64)
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+    pos = np.add.reduceat(w * positive, starts, axis=1)  # [B, tie groups]
+    neg = np.add.reduceat(w * ~positive, starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg  # negative weight strictly below each group
+    wins = (pos * (below + 0.5 * neg)).sum(axis=1)
+    return _mean_where_defined(wins, pos.sum(axis=1) * neg.sum(axis=1))
+
+
+def binary_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """ROC AUC of one set of labels and scores; None for a single class."""
+    y = np.asarray(labels)
+    value = weighted_auc(y, np.asarray(scores, np.float64), np.ones((1, len(y))))[0]
+    return None if math.isnan(value) else float(value)
+
+
+def _bce_per_cell(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    x, y = logits.astype(np.float64), labels.astype(np.float64)
+    return np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))
+
+
+def predicted_labels(arrays: SplitArrays, thresholds: np.ndarray) -> np.ndarray:
+    """int [P, C]: probability >= the criterion's threshold."""
+    return (arrays.probabilities >= np.asarray(thresholds)[None, :]).astype(np.int64)
+
+
+def metric_values(
+    arrays: SplitArrays, thresholds: np.ndarray, weights: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Every metric (keys without split prefix) under each row of post weights [B, P]:
+    one value per row, NaN where the metric's subset has no weight."""
+    w = weights.astype(np.float64)
+    metrics = _criteria_values(arrays, predicted_labels(arrays, thresholds), w)
+    metrics.update(_evidence_values(arrays, w))
+    return metrics
+
+
+def _criteria_values(
+    arrays: SplitArrays, predicted: np.ndarray, w: np.ndarray
+) -> dict[str, np.ndarray]:
+    y, p = arrays.labels == 1, predicted == 1
+    tp, fp, fn = w @ (y & p), w @ (~y & p), w @ (y & ~p)  # [B, C]
+    precision, recall, f1 = _ratio(tp, tp + fp), _ratio(tp, tp + fn), _f1(tp, fp, fn)
+    post_tp, post_fp, post_fn = (m.sum(axis=1) for m in (y & p, ~y & p, y & ~p))
+    cells = w.sum(axis=1) * y.shape[1]
+    aucs = np.stack(
+        [weighted_auc(arrays.labels[:, c], arrays.logits[:, c], w) for c in range(y.shape[1])],
+        axis=1,
+    )
+    defined = ~np.isnan(aucs)
+    values = {
+        "criteria_matcher/loss": w @ _bce_per_cell(arrays.logits, arrays.labels).sum(1) / cells,
+        "criteria_matcher/accuracy": w @ (y == p).sum(axis=1) / cells,
+        "criteria_matcher/precision": precision.mean(axis=1),
+        "criteria_matcher/recall": recall.mean(axis=1),
+        "criteria_matcher/f1": f1.mean(axis=1),
+        "criteria_matcher/micro_f1": _f1(tp.sum(1), fp.sum(1), fn.sum(1)),
+        "criteria_matcher/samples_f1": _ratio(w @ _f1(post_tp, post_fp, post_fn), w.sum(axis=1)),
+        "criteria_matcher/auc": _mean_where_defined(
+            np.where(defined, aucs, 0.0).sum(axis=1), defined.sum(axis=1)
+        ),
+    }
+    for c, name in enumerate(arrays.criteria):
+        values[f"criteria_matcher/precision_{name}"] = precision[:, c]
+        values[f"criteria_matcher/recall_{name}"] = recall[:, c]
+        values[f"criteria_matcher/f1_{name}"] = f1[:, c]
+        values[f"criteria_matcher/auc_{name}"] = aucs[:, c]
+    return values
+
+
+def _evidence_values(arrays: SplitArrays, w: np.ndarray) -> dict[str, np.ndarray]:
+    positive = arrays.labels == 1
+    negative = ~positive
+    correct_decision = arrays.evidence_predicted == positive
+    values = {
+        "evidence_binder/has_answer": _mean_where_defined(
+            w @ correct_decision.sum(axis=1), w.sum(axis=1) * positive.shape[1]
+        ),
+        "evidence_binder/no_answer_accuracy": _mean_where_defined(
+            w @ (negative & ~arrays.evidence_predicted).sum(axis=1), w @ negative.sum(axis=1)
+        ),
+    }
+    span_count = w @ arrays.has_span.sum(axis=1)
+    scores = np.where(arrays.has_span[..., None], arrays.span_scores, 0.0).sum(axis=1)  # [P, M]
+    for m, name in enumerate(SPAN_METRICS):
+        values[f"evidence_binder/{name}"] = _mean_where_defined(w @ scores[:, m], span_count)
+    return values
+
+
+def split_metrics(
+    arrays: SplitArrays, thresholds: np.ndarray, prefix: str
+) -> dict[str, float | None]:
+    """The metrics of the whole split, keys `{prefix}/criteria_matcher/*` and
+    `{prefix}/evidence_binder/*`; None for a metric whose subset is empty."""
+    values = metric_values(arrays, thresholds, np.ones((1, arrays.labels.shape[0])))
+    return {f"{prefix}/{k}": _plain(v[0]) for k, v in values.items()}
+
+
+def missing_metric_notes(subsets: dict[str, int], split: str) -> list[str]:
+    """One line per group of metrics that a split cannot define (its subset is empty)."""
+    notes = []
+    if subsets["positive_pairs"] == 0:
+        notes.append(
+            f"the {split} split has no positive pair with aligned evidence: exact_match, "
+            "char_precision, char_recall, char_f1 and token_f1 are missing (null)"
+        )
+    if subsets["negative_pairs"] == 0:
+        notes.append(
+            f"the {split} split has no negative pair: no_answer_accuracy is missing (null)"
+        )
+    return notes
+
+
+def _plain(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
 
 
 def per_criterion_counts(labels: np.ndarray, predicted: np.ndarray) -> list[dict[str, int]]:
     """Confusion counts per criterion column: tp, fp, fn, tn, support (= tp + fn)."""
     counts = []
     for c in range(labels.shape[1]):
-        y, p = labels[:, c], predicted[:, c]
-        tp = int(((y == 1) & (p == 1)).sum())
-        fp = int(((y == 0) & (p == 1)).sum())
-        fn = int(((y == 1) & (p == 0)).sum())
-        tn = int(((y == 0) & (p == 0)).sum())
+        y, p = labels[:, c] == 1, predicted[:, c] == 1
+        tp, fp, fn, tn = (int(v.sum()) for v in (y & p, ~y & p, y & ~p, ~y & ~p))
         counts.append({"tp": tp, "fp": fp, "fn": fn, "tn": tn, "support": tp + fn})
     return counts
 
 
-def criteria_matcher_metrics(
-    labels: np.ndarray, logits: np.ndarray, threshold: float, criteria: Sequence[str]
-) -> tuple[dict[str, float], dict[str, object]]:
-    """labels/logits [posts, criteria] -> (metrics without prefix, details).
-
-    Metric keys: criteria_matcher/{loss,accuracy,precision,recall,f1,auc,f1_<SYMPTOM>}.
-    Details: per-criterion precision/recall/f1/support, confusion counts, auc_skipped.
-    """
-    probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
-    predicted = (probs >= threshold).astype(np.int64)
-    counts = per_criterion_counts(labels, predicted)
-    per_criterion: dict[str, dict[str, float]] = {}
-    for name, count in zip(criteria, counts, strict=True):
-        precision = _ratio(count["tp"], count["tp"] + count["fp"])
-        recall = _ratio(count["tp"], count["tp"] + count["fn"])
-        per_criterion[name] = {
-            "precision": precision,
-            "recall": recall,
-            "f1": _ratio(2 * precision * recall, precision + recall),
+def split_details(
+    arrays: SplitArrays, thresholds: np.ndarray, metrics: dict[str, float | None], prefix: str
+) -> dict[str, object]:
+    """Per-criterion scores with their threshold and confusion counts, skipped AUCs, and the
+    size of every subset a metric is computed on."""
+    counts = per_criterion_counts(arrays.labels, predicted_labels(arrays, thresholds))
+    per_criterion = {
+        name: {
+            **{m: metrics[f"{prefix}/criteria_matcher/{m}_{name}"] for m in PER_CRITERION_METRICS},
             "support": count["support"],
+            "threshold": float(thresholds[c]),
         }
-    aucs, skipped = [], []
-    for c, name in enumerate(criteria):
-        auc = binary_auc(labels[:, c], probs[:, c])
-        (skipped.append(name) if auc is None else aucs.append(auc))
-    metrics = {
-        "criteria_matcher/loss": binary_cross_entropy(logits.ravel(), labels.ravel()),
-        "criteria_matcher/accuracy": float((predicted == labels).mean()),
-        "criteria_matcher/precision": float(
-            np.mean([v["precision"] for v in per_criterion.values()])
-        ),
-        "criteria_matcher/recall": float(np.mean([v["recall"] for v in per_criterion.values()])),
-        "criteria_matcher/f1": float(np.mean([v["f1"] for v in per_criterion.values()])),
-        "criteria_matcher/auc": float(np.mean(aucs)) if aucs else math.nan,
+        for c, (name, count) in enumerate(zip(arrays.criteria, counts, strict=True))
     }
-    metrics.update({f"criteria_matcher/f1_{name}": v["f1"] for name, v in per_criterion.items()})
-    details = {
+    return {
         "per_criterion": per_criterion,
-        "confusion": dict(zip(criteria, counts, strict=True)),
-        "auc_skipped": skipped,
-        "threshold": threshold,
+        "confusion": dict(zip(arrays.criteria, counts, strict=True)),
+        "auc_skipped": [n for n in arrays.criteria if per_criterion[n]["auc"] is None],
+        "subsets": arrays.subset_sizes(),
     }
-    return metrics, details
-
-
-_SPACES = re.compile(r"\s+")
-
-
-def normalise_answer(text: str) -> str:
-    return _SPACES.sub(" ", text.lower()).strip().strip(".,!?;:\"'")
-
-
-def span_scores(predicted: Span | None, golds: Sequence[Span], text: str) -> dict[str, float]:
-    """exact_match and char_{precision,recall,f1} of one prediction (max over golds)."""
-    if not golds or predicted is None:
-        same = float(not golds and predicted is None)
-        return {"exact_match": same, "char_precision": same, "char_recall": same, "char_f1": same}
-    ps, pe = predicted
-    best = {"exact_match": 0.0, "char_precision": 0.0, "char_recall": 0.0, "char_f1": 0.0}
-    for gs, ge in golds:
-        overlap = max(0, min(pe, ge) - max(ps, gs))
-        precision = _ratio(overlap, pe - ps)
-        recall = _ratio(overlap, ge - gs)
-        scores = {
-            "exact_match": float(normalise_answer(text[ps:pe]) == normalise_answer(text[gs:ge])),
-            "char_precision": precision,
-            "char_recall": recall,
-            "char_f1": _ratio(2 * precision * recall, precision + recall),
-        }
-        best = {k: max(best[k], scores[k]) for k in best}
-    return best
-
-
-def evidence_binder_metrics(
-    predictions: Sequence[Span | None], golds: Sequence[Sequence[Span]], texts: Sequence[str]
-) -> dict[str, float]:
-    """Mean of `span_scores` over the scored pairs, plus has_answer; keys evidence_binder/*."""
-    if not predictions:
-        return {f"evidence_binder/{m}": math.nan for m in EVIDENCE_METRICS}
-    rows = [span_scores(p, g, t) for p, g, t in zip(predictions, golds, texts, strict=True)]
-    has_answer = [
-        float((p is not None) == bool(g)) for p, g in zip(predictions, golds, strict=True)
-    ]
-    metrics = {f"evidence_binder/{k}": float(np.mean([r[k] for r in rows])) for k in rows[0]}
-    metrics["evidence_binder/has_answer"] = float(np.mean(has_answer))
-    return metrics

@@ -23,6 +23,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from dataaug_multi_both.training.metrics import is_per_criterion
+
 
 class EpochProgress:
     def __init__(
@@ -84,14 +86,14 @@ def epoch_progress(
         yield progress
 
 
-def _fmt(value: float) -> str:
-    if isinstance(value, float) and math.isnan(value):
+def _fmt(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     return f"{value:.4f}" if abs(value) < 1000 else f"{value:.1f}"
 
 
 def metrics_table(
-    epoch: int, max_epochs: int, metrics: Mapping[str, float], best_metric: str
+    epoch: int, max_epochs: int, metrics: Mapping[str, float | None], best_metric: str
 ) -> Table:
     """Compact table: one row per group (train / val criteria / val evidence / system)."""
     table = Table(
@@ -101,8 +103,8 @@ def metrics_table(
     table.add_column("metrics")
     groups: dict[str, list[str]] = {}
     for name, value in metrics.items():
-        if "/f1_" in name:
-            continue  # per-criterion F1 goes to the log, not the summary
+        if is_per_criterion(name):
+            continue  # per-criterion values go to the log and MLflow, not the summary
         group, _, short = name.rpartition("/")
         star = "*" if name == best_metric else ""
         groups.setdefault(group, []).append(f"{short}{star}={_fmt(value)}")

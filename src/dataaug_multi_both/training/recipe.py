@@ -43,10 +43,14 @@ from dataaug_multi_both.training.distributed import (
     process_group,
     torch_device,
 )
-from dataaug_multi_both.training.inference import predict, split_metrics
+from dataaug_multi_both.training.inference import predict
 from dataaug_multi_both.training.interrupt import StopRequest
 from dataaug_multi_both.training.loop import Optimisation, train_epoch
-from dataaug_multi_both.training.metrics import resolve_metric_name
+from dataaug_multi_both.training.metrics import (
+    missing_metric_notes,
+    resolve_metric_name,
+    split_metrics,
+)
 from dataaug_multi_both.training.progress import metrics_table
 from dataaug_multi_both.training.reporting import TrackingBridge, TrackingContext
 from dataaug_multi_both.training.run_log import NullRunLog, RunLog
@@ -60,10 +64,16 @@ from dataaug_multi_both.training.run_state import (
     trial_dir_of,
 )
 from dataaug_multi_both.training.schedule import linear_warmup_decay, warmup_steps_for
+from dataaug_multi_both.training.scoring import split_arrays
 from dataaug_multi_both.training.seeding import (
     capture_rng_state,
     restore_rng_state,
     seed_everything,
+)
+from dataaug_multi_both.training.thresholds import (
+    DecisionThreshold,
+    choose_threshold,
+    fixed_threshold,
 )
 
 
@@ -123,6 +133,11 @@ class TrainingRecipe:
         self.writer = BackgroundWriter()  # checkpoints go to disk while the next epoch trains
         self.stop = StopRequest()
         self.dist = options.dist
+        self._notes: set[str] = set()
+        setting = config.trainer.decision_threshold  # replaced by each validation's choice
+        self.threshold: DecisionThreshold = fixed_threshold(
+            setting if isinstance(setting, float) else 0.5, config.model.num_criteria_classes
+        )
 
     def _info(self, message: str) -> None:
         """Set-up details: shown for a standalone run, not for each trial of a study."""
@@ -263,10 +278,8 @@ class TrainingRecipe:
             if dataset.cache_dir
             else self.experiments_dir / ".cache" / "features"
         )
-        seed = self.config.seeds.python
-        assert seed is not None
         self.data: PreparedData = prepare_data(
-            dataset, self.config.model.num_criteria_classes, self.tokenizer, seed, cache_dir, split
+            dataset, self.config.model.num_criteria_classes, self.tokenizer, cache_dir, split
         )
         if self.dist.is_main:
             atomic_write_text(manifest_path, json.dumps(self.data.split.to_dict(), indent=1))
@@ -355,6 +368,7 @@ class TrainingRecipe:
             ckpt.TRIAL_ID: self.trial_id,
             ckpt.TRIAL_DIR: str(self.trial_dir),
             ckpt.WEIGHTS_DTYPE: "float32",
+            ckpt.DECISION_THRESHOLD: self.threshold.as_dict(self.data.pairs.criteria),
         }
 
     def _restore(self, payload: dict[str, Any]) -> None:
@@ -450,6 +464,7 @@ class TrainingRecipe:
                     epoch=self.epoch,
                     step=self.opt.global_step,
                     metrics=metrics,
+                    decision_threshold=self.threshold.as_dict(self.data.pairs.criteria),
                     timing=timing,
                 )
                 self._show_epoch(metrics)
@@ -524,8 +539,11 @@ class TrainingRecipe:
         self._unsaved_state = None
         data = serialize(self._state(metrics, copy=False))
         epoch, step, saved_metrics = self.epoch, self.opt.global_step, dict(metrics)
+        threshold = self.threshold.as_dict(self.data.pairs.criteria)
         self.writer.submit(
-            lambda: checkpointer.write_serialized(data, RESUME, epoch, step, value, saved_metrics)
+            lambda: checkpointer.write_serialized(
+                data, RESUME, epoch, step, value, saved_metrics, threshold
+            )
         )
         return len(data)
 
@@ -597,7 +615,8 @@ class TrainingRecipe:
             return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
         return contextlib.nullcontext()
 
-    def _evaluate(self) -> dict[str, float]:
+    def _evaluate(self) -> dict[str, float | None]:
+        """Validation metrics; the decision threshold is chosen here, on validation only."""
         trainer = self.config.trainer
         predictions = predict(
             self.model,
@@ -610,10 +629,17 @@ class TrainingRecipe:
             self._autocast,
             self.dist,
         )
-        metrics, _ = split_metrics(
-            predictions, self.data.pairs, trainer.decision_threshold, prefix="val"
+        arrays = split_arrays(predictions, self.data.pairs)
+        self.threshold = choose_threshold(
+            trainer.decision_threshold, arrays.labels, arrays.probabilities
         )
-        return metrics
+        metrics = split_metrics(arrays, self.threshold.values(), prefix="val")
+        for note in missing_metric_notes(arrays.subset_sizes(), "validation"):
+            if note not in self._notes:  # once per run
+                self._notes.add(note)
+                self.log.write("note", epoch=self.epoch + 1, message=note)
+                self._info(f"note: {note}")
+        return {**metrics, **self.threshold.metrics(arrays.criteria, "val")}
 
     def _result(self, stopped_early: bool = False) -> TrainingResult:
         values = [h.get(self.metric_name) for h in self.history]

@@ -35,7 +35,7 @@ class RunLog:
         event: str,
         epoch: int | None = None,
         step: int | None = None,
-        metrics: dict[str, float] | None = None,
+        metrics: dict[str, float | None] | None = None,
         **fields: Any,
     ) -> None:
         record: dict[str, Any] = {

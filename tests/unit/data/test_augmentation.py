@@ -105,7 +105,7 @@ def test_evidence_sentences_are_never_deleted_or_moved_inside() -> None:
 def prepared() -> tuple[object, object]:
     tokenizer = load_tokenizer(resolve_model_id("tiny-bert"), "main")
     dataset = DatasetConfig(dataset_id="synthetic", synthetic_num_posts=60, max_length=96)
-    return tokenizer, prepare_data(dataset, 9, tokenizer, 42, None, None)
+    return tokenizer, prepare_data(dataset, 9, tokenizer, None, None)
 
 
 def test_only_the_training_split_is_augmented_and_spans_hit_the_evidence(

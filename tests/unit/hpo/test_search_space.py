@@ -59,7 +59,7 @@ def test_direction_other_than_maximize_is_rejected() -> None:
 
 
 def test_sampled_values_land_in_the_training_config() -> None:
-    hpo = load_hpo_config(str(bundled_config_path("hpo_demo.yaml")), [], {}, seed=3)
+    hpo = load_hpo_config(str(bundled_config_path("hpo_small.yaml")), [], {}, seed=3)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
     trial = study.ask()
     values = sample(trial, hpo.search_space)

@@ -1,0 +1,140 @@
+"""The context that makes a test number meaningful: which subset it is computed on, what
+trivial predictors score on the same posts, its bootstrap interval, where the threshold
+came from, and the protocol (split, label set, exclusions) to set it beside published work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dataaug_multi_both.config.schema import TrainConfig
+from dataaug_multi_both.hpo.evaluation_plots import write_evaluation_plots
+from dataaug_multi_both.training.baselines import BASELINES, baseline_arrays, positive_rates
+from dataaug_multi_both.training.curves import precision_recall, reliability_bins
+from dataaug_multi_both.training.evaluation import EvaluationResult
+from dataaug_multi_both.training.metrics import (
+    HEADLINE_METRICS,
+    METRIC_SUBSETS,
+    missing_metric_notes,
+    split_metrics,
+)
+from dataaug_multi_both.training.uncertainty import bootstrap_intervals
+
+BASELINE_DESCRIPTIONS = {
+    "all_absent": "no criterion present, no evidence",
+    "all_present": "every criterion present, the whole post as evidence",
+    "train_rate": "each criterion present at its training-split rate (seeded draws), "
+    "the whole post as evidence where present",
+}
+
+
+def report_context(result: EvaluationResult, config: TrainConfig, prefix: str) -> dict[str, Any]:
+    """The report's `subsets`, `baselines`, `confidence_intervals`, `threshold`,
+    `protocol` and `calibration` blocks, and its one-line `notes`."""
+    arrays, thresholds = result.arrays, result.threshold.values()
+    sizes = arrays.subset_sizes()
+    intervals = bootstrap_intervals(arrays, thresholds, HEADLINE_METRICS)
+    intervals["metrics"] = {f"{prefix}/{k}": v for k, v in intervals["metrics"].items()}
+    return {
+        "subsets": {
+            "sizes": sizes,
+            "metric_subset": {f"{prefix}/{k}": METRIC_SUBSETS[k] for k in HEADLINE_METRICS},
+        },
+        "baselines": _baselines(result, prefix),
+        "confidence_intervals": intervals,
+        "threshold": {
+            **result.threshold.as_dict(arrays.criteria),
+            "chosen_on": "validation" if result.threshold.source == "validation" else "not tuned",
+        },
+        "protocol": _protocol(result, config),
+        "calibration": reliability_bins(arrays.labels, arrays.probabilities).as_dict(),
+        "notes": missing_metric_notes(sizes, result.split_key),
+    }
+
+
+def _baselines(result: EvaluationResult, prefix: str) -> dict[str, Any]:
+    data = result.data
+    row_of = {pid: i for i, pid in enumerate(data.pairs.post_ids)}
+    train_rows = [row_of[pid] for pid in data.split.post_ids["train"]]
+    rates = positive_rates(data.pairs, train_rows)
+    scored = baseline_arrays(data.pairs, result.post_indices, rates)
+    blocks: dict[str, Any] = {}
+    for name in BASELINES:
+        metrics = split_metrics(scored[name], result.threshold.values(), prefix)
+        blocks[name] = {
+            "description": BASELINE_DESCRIPTIONS[name],
+            "metrics": {f"{prefix}/{k}": metrics[f"{prefix}/{k}"] for k in HEADLINE_METRICS},
+        }
+    blocks["train_rate"]["rates"] = dict(
+        zip(data.pairs.criteria, np.round(rates, 6).tolist(), strict=True)
+    )
+    return blocks
+
+
+def _protocol(result: EvaluationResult, config: TrainConfig) -> dict[str, Any]:
+    data, dataset = result.data, config.dataset
+    report = data.pairs.report.as_dict()
+    sizes = result.arrays.subset_sizes()
+    return {
+        "dataset": {
+            "id": dataset.dataset_id,
+            "revision": dataset.revision,
+            "fingerprint": data.dataset_fingerprint,
+        },
+        "split": {
+            "method": data.split.method,
+            "seed": data.split.seed,
+            "ratios": list(data.split.ratios) if data.split.ratios else None,
+            "sizes": {key: data.split_sizes(key) for key in ("train", "validation", "test")},
+            "evaluated": result.split_key,
+        },
+        "label_set": list(data.pairs.criteria),
+        "unit": "criteria matcher: one multi-label row per post; evidence binder: "
+        "(criterion, post) pairs",
+        "windows": {
+            "max_length": dataset.max_length,
+            "doc_stride": dataset.doc_stride,
+            "aggregation": "a post's criterion logit is the max over its windows; its "
+            "evidence the best span over its windows against the smallest no-evidence score",
+        },
+        "excluded": {
+            "special_case_rows": report["special_case_rows"],
+            "special_case_only_posts": report["special_case_only_posts"],
+            "conflicting_status_rows": report["conflicting_status_rows"],
+            "duplicate_rows": report["duplicate_rows"],
+            "unaligned_evidence_rows": report["unaligned"],
+            "evaluated_positive_pairs_without_aligned_evidence": sizes["positive_pairs_unaligned"],
+        },
+        "label_rules": "a pair is positive iff some status-1 row of that post and symptom "
+        "exists (status 1 wins a conflict); SPECIAL_CASE rows are not labels; a post with "
+        "only SPECIAL_CASE rows is negative for every criterion; positive pairs without "
+        "aligned evidence count for has_answer but not for the span metrics",
+    }
+
+
+def write_plots_for(result: EvaluationResult, report_path: Path) -> list[Path]:
+    """The PNG plots next to the report (named after it); adds each criterion's average
+    precision to the report's per-criterion rows."""
+    arrays = result.arrays
+    probabilities = arrays.probabilities
+    per = result.details["per_criterion"]
+    curves = {
+        name: precision_recall(arrays.labels[:, c], probabilities[:, c])
+        for c, name in enumerate(arrays.criteria)
+    }
+    for name, curve in curves.items():
+        per[name]["average_precision"] = curve.average_precision
+    return write_evaluation_plots(
+        report_path.parent,
+        report_path.stem,
+        curves,
+        {name: (per[name]["recall"], per[name]["precision"]) for name in arrays.criteria},
+        {
+            name: float(arrays.labels[:, c].mean()) if len(arrays.labels) else 0.0
+            for c, name in enumerate(arrays.criteria)
+        },
+        reliability_bins(arrays.labels, probabilities),
+        result.split_key,
+    )
