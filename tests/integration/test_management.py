@@ -105,7 +105,7 @@ def test_evaluate_study_report_and_mlflow(tree: Path, tmp_path: Path) -> None:
         and len(report["per_criterion"]) == 9
     )
     assert "torch" in report["software"]
-    assert "criteria_matcher/f1" in result.stdout and "per criterion" in result.stdout
+    assert "micro_f1" in result.stdout and "per criterion" in result.stdout
     assert "all_absent" in result.stdout and "95% CI" in result.stdout
     check_report_context(report, split, best_checkpoint_of(study_dir))
 
@@ -222,6 +222,11 @@ def test_evaluate_exit_codes(tree: Path, tmp_path: Path) -> None:
         "evaluate_study", "--study-dir", str(done), "--test-split", "holdout", cwd=tmp_path
     )
     assert bogus.returncode == 4 and "holdout" in bogus.stderr
+    into_dir = run_cli(
+        "evaluate_study", "--study-dir", str(done), "--output-path", str(tmp_path), cwd=tmp_path
+    )
+    assert into_dir.returncode == 2 and "must name a file" in into_dir.stderr
+    assert not list(tmp_path.parent.glob("*.png"))  # nothing written beside the directory
     best_checkpoint_of(done).unlink()
     missing = run_cli("evaluate_study", "--study-dir", str(done), cwd=tmp_path)
     assert missing.returncode == 3 and "missing" in missing.stderr

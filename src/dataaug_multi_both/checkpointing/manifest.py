@@ -88,7 +88,7 @@ class CheckpointManifest:
         }
 
     def write(self, directory: Path) -> None:
-        text = json.dumps(_json_safe(self.to_dict()), indent=1, allow_nan=False)
+        text = json.dumps(json_safe(self.to_dict()), indent=1, allow_nan=False)
         atomic_write_text(directory / MANIFEST_FILE, text)
 
     @classmethod
@@ -112,11 +112,12 @@ def _superseded(record: CheckpointRecord, records: list[CheckpointRecord]) -> bo
     )
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """`value` with every non-finite float replaced by None (strict JSON)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
     return value

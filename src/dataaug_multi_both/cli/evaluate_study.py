@@ -24,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--study-dir", required=True, help="experiments/study_{id}")
     parser.add_argument(
-        "--output-path", help="report path (default {study_dir}/evaluation_report.json)"
+        "--output-path",
+        help="report path (default {study_dir}/evaluation_report.json); its two PNG plots go "
+        "next to it as <name>_precision_recall.png and <name>_reliability.png",
     )
     parser.add_argument("--test-split", default="test", help="split to evaluate on (default test)")
     return parser
@@ -46,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     if not study_dir.is_dir():
         raise StudyNotFoundError(f"study directory not found: {args.study_dir}")
     output = Path(args.output_path) if args.output_path else study_dir / "evaluation_report.json"
+    if output.is_dir() or not output.stem:
+        build_parser().error(f"--output-path must name a file, not a directory: {output}")
     dist = from_environment()  # under torchrun the ranks share the inference
     console = make_console() if dist.is_main else Console(quiet=True)
     report = evaluate_study(study_dir, output, args.test_split, console, dist)

@@ -69,7 +69,10 @@ def _read_table(path: Path) -> pd.DataFrame:
         _require_utf8(raw, path)
         if path.suffix == ".jsonl":
             return pd.read_json(path, lines=True, dtype=False)
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+        if not isinstance(frame.index, pd.RangeIndex):  # pandas made the extra field an index
+            raise DataLoadError(f"{path}: a row has more fields than the header")
+        return frame
     except DataLoadError:
         raise
     except (ValueError, OSError, pd.errors.ParserError) as exc:
@@ -126,7 +129,9 @@ def download_hub_file(dataset_id: str, revision: str, filename: str) -> Path:
     try:
         return Path(hf_hub_download(dataset_id, filename, repo_type="dataset", revision=revision))
     except Exception as exc:  # the hub raises many unrelated types; all mean "not loadable"
-        text = str(exc).strip()
+        from dataaug_multi_both.tracking.retry import redact
+
+        text = redact(str(exc).strip())  # HF_ENDPOINT may carry user:password@
         raise DataLoadError(
             f"cannot load {filename} of dataset '{dataset_id}' (revision {revision}) "
             f"from the Hub: {type(exc).__name__}: {text.splitlines()[0] if text else ''}; "

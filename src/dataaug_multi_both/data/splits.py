@@ -49,19 +49,32 @@ class SplitManifest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SplitManifest:
-        return cls(
-            post_ids={k: tuple(data["post_ids"][k]) for k in SPLIT_KEYS},
-            method=data["method"],
-            seed=data.get("seed"),
-            ratios=tuple(data["ratios"]) if data.get("ratios") else None,
-            dataset_fingerprint=data["dataset_fingerprint"],
-        )
+        """ValueError/KeyError/TypeError unless every field has its type and range (the
+        file may have been edited: post ids are strings, every split has posts, the seed is
+        an integer, the ratios three finite fractions)."""
+        post_ids = {k: tuple(data["post_ids"][k]) for k in SPLIT_KEYS}
+        for key, ids in post_ids.items():
+            if not ids or not all(isinstance(pid, str) for pid in ids):
+                raise ValueError(f"the {key} split must list its post ids (strings)")
+        seed, ratios = data.get("seed"), data.get("ratios")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"seed must be an integer or null, not {type(seed).__name__}")
+        if ratios is not None and not (
+            isinstance(ratios, list)
+            and len(ratios) == 3
+            and all(isinstance(r, int | float) and 0 < r < 1 for r in ratios)
+        ):
+            raise ValueError("ratios must be three fractions between 0 and 1, or null")
+        method, fingerprint = data["method"], data["dataset_fingerprint"]
+        if not isinstance(method, str) or not isinstance(fingerprint, str):
+            raise ValueError("method and dataset_fingerprint must be strings")
+        return cls(post_ids, method, seed, tuple(ratios) if ratios else None, fingerprint)
 
     @classmethod
     def read(cls, path: Path) -> SplitManifest:
         try:
             return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise DataLoadError(f"cannot read split manifest {path}: {exc}") from exc
 
 

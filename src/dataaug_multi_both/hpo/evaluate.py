@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import time
@@ -13,7 +14,11 @@ from typing import Any
 import yaml
 
 from dataaug_multi_both.checkpointing.atomic import atomic_write_text
-from dataaug_multi_both.checkpointing.manifest import CheckpointManifest, CheckpointRecord
+from dataaug_multi_both.checkpointing.manifest import (
+    CheckpointManifest,
+    CheckpointRecord,
+    json_safe,
+)
 from dataaug_multi_both.checkpointing.store import file_sha256, load_checkpoint
 from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
@@ -33,6 +38,12 @@ class StudyNotFoundError(DataAugError):
     """No study at that path, or no complete trial (evaluate_study exit 2)."""
 
     exit_code = 2
+
+
+class ReportWriteError(DataAugError):
+    """The report or its plots cannot be written (evaluate_study exit 1)."""
+
+    exit_code = 1
 
 
 class CheckpointUnavailableError(DataAugError):
@@ -76,7 +87,7 @@ def best_complete_trial(study: Any) -> Any:
     complete = [
         t
         for t in study.get_trials(deepcopy=False)
-        if t.state.name == "COMPLETE" and t.value is not None
+        if t.state.name == "COMPLETE" and t.value is not None and math.isfinite(t.value)
     ]
     if not complete:
         raise StudyNotFoundError(f"study {study.study_name!r} has no complete trial to evaluate")
@@ -140,7 +151,12 @@ def evaluate_study(
 ) -> dict[str, Any]:
     """Evaluate the best trial's checkpoint; under torchrun the ranks share the inference
     (same metrics as one process) and rank 0 writes the report and talks to MLflow."""
-    from dataaug_multi_both.hpo.evaluation_report import report_context, write_plots_for
+    from dataaug_multi_both.hpo.evaluation_report import (
+        add_average_precision,
+        plot_paths,
+        report_context,
+        write_plots_for,
+    )
     from dataaug_multi_both.training.evaluation import evaluate_checkpoint
 
     started = time.monotonic()
@@ -160,6 +176,7 @@ def evaluate_study(
     )
     with process_group(dist, device, config.trainer.ddp_timeout_sec):
         result = evaluate_checkpoint(config, chosen.payload, split, split_name, cache, device, dist)
+    add_average_precision(result)
     report = {
         "study": {"id": record.study_id, "name": record.name, "dir": str(study_dir)},
         "best_trial": {
@@ -181,16 +198,21 @@ def evaluate_study(
         "per_criterion": result.details["per_criterion"],
         "confusion": result.details["confusion"],
         "auc_skipped": result.details["auc_skipped"],
-        "decision_threshold": result.threshold.overall,
+        "decision_threshold": result.threshold.uniform_value(),  # null: one per criterion
         **report_context(result, config, prefix="test"),
         "software": software_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "duration_sec": round(time.monotonic() - started, 2),
     }
     if dist.is_main:
-        plots = write_plots_for(result, output_path)  # adds average precision per criterion
-        report["plots"] = [str(p) for p in plots]
-        atomic_write_text(output_path, json.dumps(report, indent=1, default=str, allow_nan=False))
+        report["plots"] = [str(p) for p in plot_paths(output_path)]
+        try:
+            atomic_write_text(
+                output_path, json.dumps(json_safe(report), indent=1, default=str, allow_nan=False)
+            )
+            write_plots_for(result, output_path)
+        except OSError as exc:
+            raise ReportWriteError(f"cannot write the report next to {output_path}: {exc}") from exc
         _log_to_mlflow(config, trial_dir, chosen.payload, result.metrics, console)
     return report
 

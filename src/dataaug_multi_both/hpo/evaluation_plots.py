@@ -14,35 +14,32 @@ from dataaug_multi_both.training.curves import PrecisionRecall, ReliabilityBins
 
 
 def write_evaluation_plots(
-    directory: Path,
-    stem: str,
+    paths: dict[str, Path],
     curves: dict[str, PrecisionRecall],
     operating_points: dict[str, tuple[float, float]],
     positive_rates: dict[str, float],
     reliability: ReliabilityBins,
     split: str,
 ) -> list[Path]:
-    """`{stem}_precision_recall.png` and `{stem}_reliability.png` in `directory`."""
+    """The "precision_recall" and "reliability" figures as PNG files at `paths`."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    directory.mkdir(parents=True, exist_ok=True)
     figures = {
-        f"{stem}_precision_recall.png": _precision_recall_figure(
+        "precision_recall": lambda: _precision_recall_figure(
             plt, curves, operating_points, positive_rates, split
         ),
-        f"{stem}_reliability.png": _reliability_figure(plt, reliability, split),
+        "reliability": lambda: _reliability_figure(plt, reliability, split),
     }
-    written = []
-    for name, figure in figures.items():
+    for name, draw in figures.items():
+        figure = draw()
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=100)
         plt.close(figure)
-        atomic_write_bytes(directory / name, buffer.getvalue())
-        written.append(directory / name)
-    return written
+        atomic_write_bytes(paths[name], buffer.getvalue())
+    return list(paths.values())
 
 
 def _precision_recall_figure(
@@ -59,7 +56,9 @@ def _precision_recall_figure(
         ap = "n/a" if curve.average_precision is None else f"{curve.average_precision:.2f}"
         ax.set_title(f"{name} (AP {ap})", fontsize=9)
         if len(curve.recall):
-            ax.step(np.r_[0.0, curve.recall], np.r_[curve.precision[0], curve.precision], where="pre")
+            ax.step(
+                np.r_[0.0, curve.recall], np.r_[curve.precision[0], curve.precision], where="pre"
+            )
         ax.axhline(positive_rates[name], color="grey", linestyle="--", linewidth=0.8)
         recall, precision = operating_points[name]
         ax.plot([recall], [precision], "o", color="crimson")

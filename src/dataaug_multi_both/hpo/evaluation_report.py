@@ -22,6 +22,7 @@ from dataaug_multi_both.training.metrics import (
 )
 from dataaug_multi_both.training.uncertainty import bootstrap_intervals
 
+PLOTS = ("precision_recall", "reliability")
 BASELINE_DESCRIPTIONS = {
     "all_absent": "no criterion present, no evidence",
     "all_present": "every criterion present, the whole post as evidence",
@@ -114,9 +115,22 @@ def _protocol(result: EvaluationResult, config: TrainConfig) -> dict[str, Any]:
     }
 
 
+def plot_paths(report_path: Path) -> list[Path]:
+    """Where the plots of a report go: next to it, named after it."""
+    return [report_path.parent / f"{report_path.stem}_{name}.png" for name in PLOTS]
+
+
+def add_average_precision(result: EvaluationResult) -> None:
+    """Each criterion's average precision, into the report's per-criterion rows."""
+    arrays = result.arrays
+    probabilities = arrays.probabilities
+    for c, name in enumerate(arrays.criteria):
+        curve = precision_recall(arrays.labels[:, c], probabilities[:, c])
+        result.details["per_criterion"][name]["average_precision"] = curve.average_precision
+
+
 def write_plots_for(result: EvaluationResult, report_path: Path) -> list[Path]:
-    """The PNG plots next to the report (named after it); adds each criterion's average
-    precision to the report's per-criterion rows."""
+    """The PNG plots of `plot_paths(report_path)`."""
     arrays = result.arrays
     probabilities = arrays.probabilities
     per = result.details["per_criterion"]
@@ -124,11 +138,8 @@ def write_plots_for(result: EvaluationResult, report_path: Path) -> list[Path]:
         name: precision_recall(arrays.labels[:, c], probabilities[:, c])
         for c, name in enumerate(arrays.criteria)
     }
-    for name, curve in curves.items():
-        per[name]["average_precision"] = curve.average_precision
     return write_evaluation_plots(
-        report_path.parent,
-        report_path.stem,
+        dict(zip(PLOTS, plot_paths(report_path), strict=True)),
         curves,
         {name: (per[name]["recall"], per[name]["precision"]) for name in arrays.criteria},
         {

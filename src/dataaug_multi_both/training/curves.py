@@ -14,14 +14,6 @@ class PrecisionRecall:
     thresholds: np.ndarray
     average_precision: float | None  # None without positives
 
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "precision": self.precision.round(6).tolist(),
-            "recall": self.recall.round(6).tolist(),
-            "thresholds": self.thresholds.round(6).tolist(),
-            "average_precision": self.average_precision,
-        }
-
 
 def precision_recall(labels: np.ndarray, scores: np.ndarray) -> PrecisionRecall:
     """Precision and recall of `score >= t` for every distinct score t (high to low), and

@@ -175,6 +175,8 @@ def _mean_where_defined(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 def weighted_auc(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """ROC AUC (Mann-Whitney U, ties count half) of one criterion under each row of post
     weights [B, P]; NaN for a row in which one class has no weight."""
+    if len(scores) == 0:
+        return np.full(len(weights), np.nan)
     order = np.argsort(scores, kind="mergesort")
     sorted_scores, positive = scores[order], labels[order] == 1
     w = weights[:, order].astype(np.float64)
@@ -211,7 +213,8 @@ def metric_values(
     w = weights.astype(np.float64)
     metrics = _criteria_values(arrays, predicted_labels(arrays, thresholds), w)
     metrics.update(_evidence_values(arrays, w))
-    return metrics
+    empty = w.sum(axis=1) == 0  # no post at all: every metric is missing
+    return {name: np.where(empty, np.nan, value) for name, value in metrics.items()}
 
 
 def _criteria_values(
@@ -228,8 +231,10 @@ def _criteria_values(
     )
     defined = ~np.isnan(aucs)
     values = {
-        "criteria_matcher/loss": w @ _bce_per_cell(arrays.logits, arrays.labels).sum(1) / cells,
-        "criteria_matcher/accuracy": w @ (y == p).sum(axis=1) / cells,
+        "criteria_matcher/loss": _mean_where_defined(
+            w @ _bce_per_cell(arrays.logits, arrays.labels).sum(1), cells
+        ),
+        "criteria_matcher/accuracy": _mean_where_defined(w @ (y == p).sum(axis=1), cells),
         "criteria_matcher/precision": precision.mean(axis=1),
         "criteria_matcher/recall": recall.mean(axis=1),
         "criteria_matcher/f1": f1.mean(axis=1),

@@ -292,7 +292,9 @@ class TrainingRecipe:
         self._info(
             "alignment of status-1 evidence: "
             + ", ".join(f"{k} {report[k]}" for k in ("exact", "normalised", "fuzzy", "unaligned"))
-            + f" (special-case rows {report['special_case_rows']}, duplicate rows {report['duplicate_rows']})"
+            + f" (special-case rows {report['special_case_rows']}, posts with only special-case rows "
+            f"{report['special_case_only_posts']}, conflicting-status rows "
+            f"{report['conflicting_status_rows']}, duplicate rows {report['duplicate_rows']})"
         )
         self._info(
             "splits (posts/pairs/windows): "

@@ -23,6 +23,7 @@ FIXED = "fixed"
 TUNED = "tuned"
 TUNED_PER_CRITERION = "tuned_per_criterion"
 TUNED_POLICIES = (TUNED, TUNED_PER_CRITERION)
+SOURCES = {FIXED: "config", TUNED: "validation", TUNED_PER_CRITERION: "validation"}
 MAX_CANDIDATES = 1024  # more distinct probabilities than this: their quantiles
 
 
@@ -52,12 +53,19 @@ class DecisionThreshold:
             raise ValueError("a stored decision threshold must be a mapping")
         per = data.get("per_criterion")
         values = [per.get(c) if isinstance(per, dict) else None for c in criteria]
-        overall = data.get("value")
-        checked = [_probability(v) for v in [overall, *values]]
-        policy = data.get("policy")
+        overall, *checked = (_probability(v) for v in [data.get("value"), *values])
+        policy, source = data.get("policy"), data.get("source")
         if policy not in (FIXED, *TUNED_POLICIES):
-            raise ValueError(f"unknown threshold policy {policy!r}")
-        return cls(str(policy), checked[0], tuple(checked[1:]), str(data.get("source", "")))
+            raise ValueError(f"unknown threshold policy {_short(policy)}")
+        if source != SOURCES[policy]:
+            raise ValueError(f"a {policy} threshold must come from {SOURCES[policy]}")
+        if policy != TUNED_PER_CRITERION and any(v != overall for v in checked):
+            raise ValueError(f"a {policy} threshold has one value for every criterion")
+        return cls(policy, overall, tuple(checked), source)
+
+    def uniform_value(self) -> float | None:
+        """The one value applied to every criterion, or None when they differ."""
+        return self.overall if len(set(self.per_criterion)) <= 1 else None
 
     def metrics(self, criteria: tuple[str, ...], prefix: str) -> dict[str, float]:
         """What goes to train.jsonl and MLflow with the epoch's metrics."""
@@ -74,8 +82,16 @@ class DecisionThreshold:
 
 def _probability(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
-        raise ValueError(f"a threshold must be a number strictly between 0 and 1, got {value!r}")
+        raise ValueError(
+            f"a threshold must be a number strictly between 0 and 1, got {_short(value)}"
+        )
     return float(value)
+
+
+def _short(value: Any) -> str:
+    """A value from a file, shown in a message without flooding it."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def fixed_threshold(value: float, num_criteria: int) -> DecisionThreshold:

@@ -112,3 +112,23 @@ def test_a_file_missing_on_the_hub_is_a_data_error(hub: str, tmp_path: Path) -> 
     assert result.returncode == 3
     assert "redsm5_annotations.csv" in result.stderr and "someone/half-a-dataset" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_credentials_in_the_hub_endpoint_stay_out_of_the_message(hub: str, tmp_path: Path) -> None:
+    with_password = hub.replace("http://", "http://alice:s3cret-pw@")
+    FILES.pop("redsm5_posts.csv")
+    try:
+        result = load_from_hub(with_password, tmp_path / "hf", "someone/private")
+    finally:
+        FILES["redsm5_posts.csv"] = POSTS
+    assert result.returncode == 3
+    assert "s3cret-pw" not in result.stderr + result.stdout
+
+
+def test_a_row_with_more_fields_than_the_header_is_a_data_error(tmp_path: Path) -> None:
+    from dataaug_multi_both.errors import DataLoadError
+
+    (tmp_path / "redsm5_posts.csv").write_bytes(b"post_id,text\np1,hello, world\np2,fine\n")
+    (tmp_path / "redsm5_annotations.csv").write_bytes(ANNOTATIONS)
+    with pytest.raises(DataLoadError, match="more fields than the header"):
+        load_tables(str(tmp_path), "main", 10, 0)

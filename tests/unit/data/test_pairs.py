@@ -66,3 +66,23 @@ def test_unaligned_evidence_keeps_label() -> None:
     )
     example = pairs.examples[SYMPTOMS.index("ANHEDONIA")]
     assert example.label == 1 and example.spans == () and example.unaligned_evidence
+
+
+def test_conflicting_statuses_and_special_case_only_posts_are_counted() -> None:
+    pairs = build_pairs(
+        tables(
+            [
+                ("a", "s_1_0_0", "I can't sleep.", "SLEEP_ISSUES", 1, "yes"),
+                ("a", "s_1_0_0", "I can't sleep.", "SLEEP_ISSUES", 0, "no"),  # same sentence
+                ("a", "s_1_2_1", "I sleep fine on weekends.", "SLEEP_ISSUES", 0, "other one"),
+                ("b", "s_2_9_0", "Nothing here.", "SPECIAL_CASE", 1, "only this"),
+            ]
+        ),
+        9,
+        0.8,
+    )
+    report = pairs.report.as_dict()
+    assert report["conflicting_status_rows"] == 2  # the 0 and the 1 row of one sentence
+    assert report["special_case_only_posts"] == 1  # post b
+    assert pairs.examples[SYMPTOMS.index("SLEEP_ISSUES")].label == 1  # status 1 wins
+    assert all(e.label == 0 for e in pairs.examples[9:])

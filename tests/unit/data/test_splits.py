@@ -67,3 +67,28 @@ def test_dataset_own_splits() -> None:
         split_from_dataset(
             {"a": "tr", "c": "te"}, {"train": "tr", "validation": "dev", "test": "te"}, "f"
         )
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"seed": float("nan")},
+        {"seed": True},
+        {"ratios": [float("inf"), 0.1, "x"]},
+        {"ratios": [0.8, 0.2]},
+        {"post_ids": {"train": ["a"], "validation": ["b"], "test": []}},
+        {"post_ids": {"train": ["a"], "validation": ["b"], "test": [7]}},
+        {"dataset_fingerprint": 12},
+    ],
+)
+def test_an_edited_manifest_is_a_data_error(tmp_path, edit: dict) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    good = make_split(*dataset(30), (0.8, 0.1, 0.1), 1, "fp").to_dict()
+    path = tmp_path / "split_manifest.json"
+    path.write_text(json.dumps({**good, **edit}))
+    with pytest.raises(DataLoadError, match="cannot read split manifest"):
+        SplitManifest.read(path)
+    path.write_text("[1, 2]")
+    with pytest.raises(DataLoadError):
+        SplitManifest.read(path)

@@ -253,3 +253,8 @@ def test_metric_aliases_and_unknown_name() -> None:
     assert "val_f1" in err.value.message and "val_char_f1" in err.value.message
     assert all(not n.endswith("loss") for n in OPTIMIZABLE_METRICS)
     assert short_metric_title("val/criteria_matcher/f1") == "Val F1"
+
+
+def test_an_empty_split_has_every_metric_missing() -> None:
+    empty = arrays(np.zeros((0, 3), dtype=int), np.zeros((0, 3)))
+    assert all(v is None for v in split_metrics(empty, np.full(3, 0.5), "t").values())

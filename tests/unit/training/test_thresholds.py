@@ -88,7 +88,17 @@ def test_stored_form_round_trips_and_rejects_bad_values() -> None:
         {**stored, "policy": "magic"},
         {**stored, "per_criterion": {"A": 0.3}},
         {**stored, "value": True},
+        {**stored, "source": "test"},  # a tuned threshold comes from validation
+        {**stored, "policy": "fixed"},  # fixed: from the config, one value for all
+        {**stored, "policy": "tuned"},  # tuned: one value for all
+        {**stored, "value": 10**400},
         "0.5",
     ):
         with pytest.raises(ValueError):
             DecisionThreshold.from_dict(bad, CRITERIA)
+
+
+def test_a_huge_stored_value_is_shown_short() -> None:
+    with pytest.raises(ValueError) as err:
+        DecisionThreshold.from_dict({"policy": "fixed", "value": 10**400}, CRITERIA)
+    assert len(str(err.value)) < 140
