@@ -23,7 +23,7 @@ import numpy as np
 from _common import REPO, cli, machine, run, write_json
 
 SETTINGS = {
-    "minilm": ["trainer.learning_rate=1.5e-4", "trainer.max_epochs=2"],
+    "minilm": ["trainer.learning_rate=1.5e-4", "trainer.max_epochs=3"],
     "tiny-bert": ["trainer.learning_rate=1e-3", "trainer.max_epochs=6"],
 }
 DATA = [

@@ -166,15 +166,17 @@ def check_report_context(report: dict, split: dict, checkpoint: Path) -> None:
 def test_evaluate_falls_back_to_the_next_verifying_checkpoint(tree: Path, tmp_path: Path) -> None:
     study_dir = study_named(tree, "done")
     best = best_checkpoint_of(study_dir)
-    first = run_cli(
+    first = run_cli(  # a directory (trailing /): the report goes inside it
         "evaluate_study",
         "--study-dir",
         str(study_dir),
         "--output-path",
-        str(tmp_path / "a.json"),
+        f"{tmp_path / 'first'}/",
         cwd=tmp_path,
     )
     assert first.returncode == 0, first.stderr
+    (tmp_path / "first" / "evaluation_report.json").rename(tmp_path / "a.json")
+    assert (tmp_path / "first" / "evaluation_report_reliability.png").is_file()
     # a second retained copy, recorded as slightly worse, then the best one corrupted
     manifest_path = best.parent / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
@@ -208,6 +210,34 @@ def test_evaluate_falls_back_to_the_next_verifying_checkpoint(tree: Path, tmp_pa
     assert a["metrics"] == b["metrics"]  # the same weights give the same test metrics
 
 
+def test_evaluate_on_validation_is_labelled_validation(tree: Path, tmp_path: Path) -> None:
+    study_dir = study_named(tree, "done")
+    out = tmp_path / "val.json"
+    result = run_cli(
+        "evaluate_study",
+        "--study-dir",
+        str(study_dir),
+        "--test-split",
+        "validation",
+        "--output-path",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["test_split"]["key"] == "validation"
+    assert report["metrics"] and all(k.startswith("val/") for k in report["metrics"])
+    assert all(k.startswith("val/") for k in report["confidence_intervals"]["metrics"])
+    assert any("tuned on this validation split" in note for note in report["notes"])
+    assert "validation metrics next to trivial baselines" in result.stdout
+
+    from mlflow import MlflowClient  # validation numbers are not logged as the run's test
+
+    payload = torch.load(report["checkpoint"]["path"], weights_only=True)
+    run = MlflowClient(f"sqlite:///{tree / 'mlflow.db'}").get_run(payload["mlflow_run_id"])
+    assert not any(k.startswith("test/") for k in run.data.metrics)
+
+
 def test_evaluate_exit_codes(tree: Path, tmp_path: Path) -> None:
     done = study_named(tree, "done")
     assert (
@@ -222,11 +252,6 @@ def test_evaluate_exit_codes(tree: Path, tmp_path: Path) -> None:
         "evaluate_study", "--study-dir", str(done), "--test-split", "holdout", cwd=tmp_path
     )
     assert bogus.returncode == 4 and "holdout" in bogus.stderr
-    into_dir = run_cli(
-        "evaluate_study", "--study-dir", str(done), "--output-path", str(tmp_path), cwd=tmp_path
-    )
-    assert into_dir.returncode == 2 and "must name a file" in into_dir.stderr
-    assert not list(tmp_path.parent.glob("*.png"))  # nothing written beside the directory
     best_checkpoint_of(done).unlink()
     missing = run_cli("evaluate_study", "--study-dir", str(done), cwd=tmp_path)
     assert missing.returncode == 3 and "missing" in missing.stderr

@@ -25,11 +25,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--study-dir", required=True, help="experiments/study_{id}")
     parser.add_argument(
         "--output-path",
-        help="report path (default {study_dir}/evaluation_report.json); its two PNG plots go "
-        "next to it as <name>_precision_recall.png and <name>_reliability.png",
+        help="report file, or a directory to write evaluation_report.json into (default the "
+        "study directory); its two PNG plots go next to it as <name>_precision_recall.png "
+        "and <name>_reliability.png",
     )
     parser.add_argument("--test-split", default="test", help="split to evaluate on (default test)")
     return parser
+
+
+REPORT_NAME = "evaluation_report.json"
+
+
+def report_path(given: str | None, study_dir: Path) -> Path:
+    """--output-path as a file; a directory (existing, or written with a trailing /) gets
+    evaluation_report.json inside it."""
+    if not given:
+        return study_dir / REPORT_NAME
+    path = Path(given)
+    return path / REPORT_NAME if given.endswith(("/", "\\")) or path.is_dir() else path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,9 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     study_dir = Path(args.study_dir).resolve()
     if not study_dir.is_dir():
         raise StudyNotFoundError(f"study directory not found: {args.study_dir}")
-    output = Path(args.output_path) if args.output_path else study_dir / "evaluation_report.json"
-    if output.is_dir() or not output.stem:
-        build_parser().error(f"--output-path must name a file, not a directory: {output}")
+    output = report_path(args.output_path, study_dir)
     dist = from_environment()  # under torchrun the ranks share the inference
     console = make_console() if dist.is_main else Console(quiet=True)
     report = evaluate_study(study_dir, output, args.test_split, console, dist)

@@ -199,7 +199,7 @@ def evaluate_study(
         "confusion": result.details["confusion"],
         "auc_skipped": result.details["auc_skipped"],
         "decision_threshold": result.threshold.uniform_value(),  # null: one per criterion
-        **report_context(result, config, prefix="test"),
+        **report_context(result, config),
         "software": software_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "duration_sec": round(time.monotonic() - started, 2),
@@ -212,8 +212,10 @@ def evaluate_study(
             )
             write_plots_for(result, output_path)
         except OSError as exc:
-            raise ReportWriteError(f"cannot write the report next to {output_path}: {exc}") from exc
-        _log_to_mlflow(config, trial_dir, chosen.payload, result.metrics, console)
+            reason = exc.strerror or type(exc).__name__
+            raise ReportWriteError(f"cannot write the report {output_path}: {reason}") from exc
+        if result.split_key == "test":  # the run's curves hold validation; test is logged once
+            _log_to_mlflow(config, trial_dir, chosen.payload, result.metrics, console)
     return report
 
 

@@ -16,12 +16,13 @@ from dataaug_multi_both.training.curves import PrecisionRecall, ReliabilityBins
 def write_evaluation_plots(
     paths: dict[str, Path],
     curves: dict[str, PrecisionRecall],
-    operating_points: dict[str, tuple[float, float]],
+    operating_points: dict[str, tuple[float, float, float]],
     positive_rates: dict[str, float],
     reliability: ReliabilityBins,
     split: str,
 ) -> list[Path]:
-    """The "precision_recall" and "reliability" figures as PNG files at `paths`."""
+    """`operating_points`: per criterion (recall, precision, threshold) at the stored
+    threshold; `positive_rates`: per criterion, the share of posts that show it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -45,32 +46,35 @@ def write_evaluation_plots(
 def _precision_recall_figure(
     plt: Any,
     curves: dict[str, PrecisionRecall],
-    operating_points: dict[str, tuple[float, float]],
+    operating_points: dict[str, tuple[float, float, float]],
     positive_rates: dict[str, float],
     split: str,
 ) -> Any:
     columns = 3
     rows = max(1, -(-len(curves) // columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(12, 3.4 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(12, 3.6 * rows), squeeze=False)
     for ax, (name, curve) in zip(axes.flat, curves.items(), strict=False):
+        recall, precision, threshold = operating_points[name]
         ap = "n/a" if curve.average_precision is None else f"{curve.average_precision:.2f}"
-        ax.set_title(f"{name} (AP {ap})", fontsize=9)
-        if len(curve.recall):
-            ax.step(
-                np.r_[0.0, curve.recall], np.r_[curve.precision[0], curve.precision], where="pre"
-            )
-        ax.axhline(positive_rates[name], color="grey", linestyle="--", linewidth=0.8)
-        recall, precision = operating_points[name]
-        ax.plot([recall], [precision], "o", color="crimson")
+        ax.set_title(
+            f"{name}\nAP {ap} · {positive_rates[name]:.0%} of posts · t={threshold:.3f}",
+            fontsize=9,
+        )
         ax.set_xlim(0, 1.02)
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("recall", fontsize=8)
         ax.set_ylabel("precision", fontsize=8)
+        if curve.average_precision is None:  # no positive post: nothing to rank
+            ax.text(0.5, 0.5, f"no positive post\nin the {split} split", ha="center", va="center")
+            continue
+        ax.step(np.r_[0.0, curve.recall], np.r_[curve.precision[0], curve.precision], where="pre")
+        ax.axhline(positive_rates[name], color="grey", linestyle="--", linewidth=0.8)
+        ax.plot([recall], [precision], "o", color="crimson")
     for ax in list(axes.flat)[len(curves) :]:
         ax.axis("off")
     figure.suptitle(
         f"criteria matcher on the {split} split: precision-recall per criterion "
-        "(dot: the validation-chosen threshold; dashed: positive rate = a random ranker)",
+        "(dot: the stored threshold t; dashed: positive rate = a random ranker)",
         fontsize=10,
     )
     figure.tight_layout()
@@ -94,9 +98,10 @@ def _reliability_figure(plt: Any, bins: ReliabilityBins, split: str) -> Any:
     top.set_ylim(0, 1)
     top.legend(loc="upper left", fontsize=8)
     width = bins.edges[1] - bins.edges[0]
-    bottom.bar(centres, bins.count, width=width * 0.9)
-    bottom.set_yscale("log")
-    bottom.set_xlabel("predicted probability (criterion, post pairs)")
+    bars = bottom.bar(centres, bins.count, width=width * 0.9)
+    bottom.bar_label(bars, fontsize=7)
+    bottom.set_ylim(0, max(1, int(bins.count.max())) * 1.25)
+    bottom.set_xlabel(f"predicted probability ({int(bins.count.sum())} criterion-post pairs)")
     bottom.set_ylabel("pairs")
     bottom.set_xlim(0, 1)
     figure.tight_layout()

@@ -31,10 +31,10 @@ BASELINE_DESCRIPTIONS = {
 }
 
 
-def report_context(result: EvaluationResult, config: TrainConfig, prefix: str) -> dict[str, Any]:
+def report_context(result: EvaluationResult, config: TrainConfig) -> dict[str, Any]:
     """The report's `subsets`, `baselines`, `confidence_intervals`, `threshold`,
     `protocol` and `calibration` blocks, and its one-line `notes`."""
-    arrays, thresholds = result.arrays, result.threshold.values()
+    arrays, thresholds, prefix = result.arrays, result.threshold.values(), result.prefix
     sizes = arrays.subset_sizes()
     intervals = bootstrap_intervals(arrays, thresholds, HEADLINE_METRICS)
     intervals["metrics"] = {f"{prefix}/{k}": v for k, v in intervals["metrics"].items()}
@@ -50,9 +50,34 @@ def report_context(result: EvaluationResult, config: TrainConfig, prefix: str) -
             "chosen_on": "validation" if result.threshold.source == "validation" else "not tuned",
         },
         "protocol": _protocol(result, config),
-        "calibration": reliability_bins(arrays.labels, arrays.probabilities).as_dict(),
-        "notes": missing_metric_notes(sizes, result.split_key),
+        "calibration": {
+            "subset": "pairs",
+            "n": sizes["pairs"],
+            **reliability_bins(arrays.labels, arrays.probabilities).as_dict(),
+        },
+        "notes": report_notes(result),
     }
+
+
+def report_notes(result: EvaluationResult) -> list[str]:
+    """One line for everything that makes a number here less than it seems."""
+    arrays, split = result.arrays, result.split_key
+    notes = missing_metric_notes(arrays.subset_sizes(), split)
+    absent = [c for i, c in enumerate(arrays.criteria) if not arrays.labels[:, i].any()]
+    if absent:
+        notes.append(
+            f"{len(absent)} of {len(arrays.criteria)} criteria have no positive post in the "
+            f"{split} split ({', '.join(absent)}): their precision, recall and F1 count as 0 in "
+            f"the macro averages (scikit-learn's zero_division=0), which caps macro-F1 at "
+            f"{(len(arrays.criteria) - len(absent)) / len(arrays.criteria):.3f}; their AUC is "
+            "undefined and left out"
+        )
+    if split == "validation" and result.threshold.source == "validation":
+        notes.append(
+            "the decision threshold was tuned on this validation split: its "
+            "threshold-dependent metrics are optimistic; the test split is the unbiased number"
+        )
+    return notes
 
 
 def _baselines(result: EvaluationResult, prefix: str) -> dict[str, Any]:
@@ -141,7 +166,10 @@ def write_plots_for(result: EvaluationResult, report_path: Path) -> list[Path]:
     return write_evaluation_plots(
         dict(zip(PLOTS, plot_paths(report_path), strict=True)),
         curves,
-        {name: (per[name]["recall"], per[name]["precision"]) for name in arrays.criteria},
+        {
+            name: (per[name]["recall"], per[name]["precision"], per[name]["threshold"])
+            for name in arrays.criteria
+        },
         {
             name: float(arrays.labels[:, c].mean()) if len(arrays.labels) else 0.0
             for c, name in enumerate(arrays.criteria)

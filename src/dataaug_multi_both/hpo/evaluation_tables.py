@@ -5,17 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.table import Table
 
 from dataaug_multi_both.training.baselines import BASELINES
 
-HEAD_TITLES = {"criteria_matcher": "matcher", "evidence_binder": "binder"}
+HEAD_TITLES = {"criteria_matcher": "criteria matcher", "evidence_binder": "evidence binder"}
 SUBSET_TITLES = {
     "posts": "posts",
     "pairs": "pairs",
-    "positive_pairs": "positive pairs",
-    "negative_pairs": "negative pairs",
+    "positive_pairs": "pos",
+    "negative_pairs": "neg",
 }
+BASELINE_TITLES = {"all_absent": "absent", "all_present": "present", "train_rate": "rate"}
 
 
 def _number(value: float | None, digits: int = 3) -> str:
@@ -51,20 +53,33 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 
 
 def headline_table(report: dict[str, Any]) -> Table:
-    """One row per headline metric: subset (n), value, interval, and the baselines."""
+    """One row per headline metric: the subset it is computed on and its size, the value,
+    its interval, and the three baselines (fits 80 columns)."""
     sizes = report["subsets"]["sizes"]
-    table = Table(title="test metrics next to trivial baselines", title_justify="left")
-    for column in ("head", "metric", "subset (n)", "value", "95% CI", *BASELINES):
-        left = column in ("head", "metric", "subset (n)")
-        table.add_column(column, justify="left" if left else "right")
+    split = report["test_split"]["key"]
+    table = Table(
+        title=f"{split} metrics next to trivial baselines (pos/neg: positive/negative pairs)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    table.add_column("metric")
+    table.add_column("on", no_wrap=True)
+    for column in ("value", "95% CI", *BASELINE_TITLES.values()):
+        table.add_column(column, justify="right", no_wrap=True)
     intervals = report["confidence_intervals"]["metrics"]
+    head = None
     for name, subset in report["subsets"]["metric_subset"].items():
+        _, group, metric = name.split("/")
+        if group != head:
+            if head is not None:
+                table.add_section()
+            table.add_row(f"[bold]{HEAD_TITLES[group]}[/bold]")
+            head = group
         interval = intervals[name]
-        _, head, metric = name.split("/")
         table.add_row(
-            HEAD_TITLES[head],
-            metric,
-            f"{SUBSET_TITLES[subset]} ({sizes[subset]})",
+            f"  {metric}",
+            f"{SUBSET_TITLES[subset]} {sizes[subset]}",
             _number(report["metrics"][name]),
             ("n/a" if interval["low"] is None else f"{interval['low']:.3f}-{interval['high']:.3f}"),
             *(_number(report["baselines"][b]["metrics"][name]) for b in BASELINES),
@@ -73,10 +88,11 @@ def headline_table(report: dict[str, Any]) -> Table:
 
 
 def per_criterion_table(report: dict[str, Any]) -> Table:
-    table = Table(title="per criterion", title_justify="left")
+    table = Table(title="per criterion", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     columns = ("criterion", "threshold", "precision", "recall", "f1", "auc", "AP", "support")
     for column in columns:
-        table.add_column(column, justify="left" if column == "criterion" else "right")
+        justify = "left" if column == "criterion" else "right"
+        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for name, row in report["per_criterion"].items():
         table.add_row(
             name,

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from dataaug_multi_both.data.pairs import PairSet
-from dataaug_multi_both.training.metrics import SplitArrays
+from dataaug_multi_both.training.metrics import SplitArrays, split_metrics
 from dataaug_multi_both.training.scoring import arrays_for
 from dataaug_multi_both.training.span_metrics import Span
 
@@ -69,4 +69,23 @@ def _whole_post_spans(
         for row, post in enumerate(post_indices)
         for c in range(width)
         if present[row, c]
+    }
+
+
+def baseline_scores(
+    pairs: PairSet, split: dict[str, tuple[str, ...]], key: str, names: Sequence[str], prefix: str
+) -> dict[str, dict[str, float | None]]:
+    """The metrics `names` (without prefix) of every baseline on split `key` of a split
+    manifest's post ids, the rates taken from its training split."""
+    row_of = {pid: i for i, pid in enumerate(pairs.post_ids)}
+    rates = positive_rates(pairs, [row_of[p] for p in split["train"]])
+    scored = baseline_arrays(pairs, [row_of[p] for p in split[key]], rates)
+    any_threshold = np.full(len(pairs.criteria), 0.5)  # baselines decide without one
+    return {
+        name: {
+            m: values[f"{prefix}/{m}"]
+            for values in [split_metrics(scored[name], any_threshold, prefix)]
+            for m in names
+        }
+        for name in BASELINES
     }

@@ -24,6 +24,8 @@ from dataaug_multi_both.training.recipe import quiet_hugging_face
 from dataaug_multi_both.training.scoring import split_arrays
 from dataaug_multi_both.training.thresholds import FIXED, DecisionThreshold
 
+METRIC_PREFIX = {"train": "train", "validation": "val", "test": "test"}
+
 
 class EvaluationDataError(DataLoadError):
     """The split cannot be loaded for evaluation (evaluate_study exit 4)."""
@@ -34,11 +36,15 @@ class EvaluationResult:
     metrics: dict[str, float | None]
     details: dict[str, Any]
     sizes: dict[str, int]
-    split_key: str
+    split_key: str  # train | validation | test
     post_indices: list[int]  # rows of `arrays`, in PairSet post order
     arrays: SplitArrays  # the metric inputs, for intervals, baselines and plots
     threshold: DecisionThreshold
     data: PreparedData
+
+    @property
+    def prefix(self) -> str:
+        return METRIC_PREFIX[self.split_key]
 
 
 def split_key_for(name: str, config: TrainConfig) -> str:
@@ -124,8 +130,9 @@ def evaluate_checkpoint(
     except (RuntimeError, ValueError) as exc:
         raise TrainingError(f"inference failed: {str(exc).splitlines()[0]}") from exc
     arrays = split_arrays(predictions, data.pairs)
-    metrics = split_metrics(arrays, threshold.values(), prefix="test")
-    details = split_details(arrays, threshold.values(), metrics, prefix="test")
+    prefix = METRIC_PREFIX[key]  # validation numbers are never called test numbers
+    metrics = split_metrics(arrays, threshold.values(), prefix=prefix)
+    details = split_details(arrays, threshold.values(), metrics, prefix=prefix)
     return EvaluationResult(
         metrics,
         details,

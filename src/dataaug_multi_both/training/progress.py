@@ -93,21 +93,44 @@ def _fmt(value: float | None) -> str:
 
 
 def metrics_table(
-    epoch: int, max_epochs: int, metrics: Mapping[str, float | None], best_metric: str
+    epoch: int,
+    max_epochs: int,
+    metrics: Mapping[str, float | None],
+    best_metric: str,
+    group_notes: Mapping[str, str] | None = None,
 ) -> Table:
-    """Compact table: one row per group (train / val criteria / val evidence / system)."""
+    """Compact table: one row per group (train / val criteria / val evidence / system);
+    `group_notes` says what a group is computed on (e.g. "48 posts")."""
     table = Table(
-        title=f"epoch {epoch}/{max_epochs}", title_justify="left", show_header=True, box=None
+        title=f"epoch {epoch}/{max_epochs}",
+        title_justify="left",
+        caption="* the optimisation metric",
+        caption_justify="left",
+        show_header=True,
+        box=None,
     )
     table.add_column("group", style="bold")
     table.add_column("metrics")
     groups: dict[str, list[str]] = {}
+    per_criterion_thresholds = [
+        v
+        for k, v in metrics.items()
+        if "/threshold_" in k and is_per_criterion(k) and v is not None
+    ]
     for name, value in metrics.items():
         if is_per_criterion(name):
             continue  # per-criterion values go to the log and MLflow, not the summary
         group, _, short = name.rpartition("/")
         star = "*" if name == best_metric else ""
+        if short == "threshold" and per_criterion_thresholds:
+            continue  # shown below as the range actually applied
         groups.setdefault(group, []).append(f"{short}{star}={_fmt(value)}")
+    if per_criterion_thresholds:
+        low, high = min(per_criterion_thresholds), max(per_criterion_thresholds)
+        groups.setdefault("val/criteria_matcher", []).append(
+            f"thresholds={low:.4f}..{high:.4f} (per criterion)"
+        )
     for group, items in groups.items():
-        table.add_row(group, "  ".join(items))
+        note = (group_notes or {}).get(group)
+        table.add_row(f"{group}\n({note})" if note else group, "  ".join(items))
     return table

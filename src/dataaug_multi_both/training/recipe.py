@@ -35,6 +35,7 @@ from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
 from dataaug_multi_both.errors import Interrupted, TrackingError, TrainingError
 from dataaug_multi_both.model.encoder import load_encoder, load_tokenizer, resolve_model_id
 from dataaug_multi_both.model.heads import DualHeadModel
+from dataaug_multi_both.training.baselines import baseline_scores
 from dataaug_multi_both.training.distributed import (
     SINGLE,
     Distributed,
@@ -75,6 +76,9 @@ from dataaug_multi_both.training.thresholds import (
     choose_threshold,
     fixed_threshold,
 )
+
+FEW_POSTS = 30  # a validation split smaller than this makes a tuned threshold noisy
+BASELINE_SHOWN = ("criteria_matcher/f1", "criteria_matcher/micro_f1", "evidence_binder/char_f1")
 
 
 @dataclass
@@ -134,6 +138,7 @@ class TrainingRecipe:
         self.stop = StopRequest()
         self.dist = options.dist
         self._notes: set[str] = set()
+        self._group_notes: dict[str, str] = {}
         setting = config.trainer.decision_threshold  # replaced by each validation's choice
         self.threshold: DecisionThreshold = fixed_threshold(
             setting if isinstance(setting, float) else 0.5, config.model.num_criteria_classes
@@ -285,9 +290,16 @@ class TrainingRecipe:
             atomic_write_text(manifest_path, json.dumps(self.data.split.to_dict(), indent=1))
         report = self.data.pairs.report.as_dict()
         sizes = {k: self.data.split_sizes(k) for k in ("train", "validation", "test")}
+        baselines = baseline_scores(
+            self.data.pairs, self.data.split.post_ids, "validation", BASELINE_SHOWN, "val"
+        )
         if self.resume is None:
             self.log.write(
-                "data", alignment=report, splits=sizes, feature_cache_hit=self.data.cache_hit
+                "data",
+                alignment=report,
+                splits=sizes,
+                validation_baselines=baselines,
+                feature_cache_hit=self.data.cache_hit,
             )
         self._info(
             "alignment of status-1 evidence: "
@@ -295,6 +307,13 @@ class TrainingRecipe:
             + f" (special-case rows {report['special_case_rows']}, posts with only special-case rows "
             f"{report['special_case_only_posts']}, conflicting-status rows "
             f"{report['conflicting_status_rows']}, duplicate rows {report['duplicate_rows']})"
+        )
+        self._info(
+            "trivial baselines on validation (macro-F1 / micro-F1 / char_f1): "
+            + ", ".join(
+                f"{name} " + " / ".join("n/a" if v is None else f"{v:.3f}" for v in row.values())
+                for name, row in baselines.items()
+            )
         )
         self._info(
             "splits (posts/pairs/windows): "
@@ -511,7 +530,9 @@ class TrainingRecipe:
     def _show_epoch(self, metrics: dict[str, Any]) -> None:
         max_epochs = self.config.trainer.max_epochs
         if self.options.verbose:
-            self.console.print(metrics_table(self.epoch, max_epochs, metrics, self.metric_name))
+            self.console.print(
+                metrics_table(self.epoch, max_epochs, metrics, self.metric_name, self._group_notes)
+            )
             return
         value = metrics.get(self.metric_name)
         shown = "n/a" if value is None or math.isnan(value) else f"{value:.4f}"
@@ -632,11 +653,22 @@ class TrainingRecipe:
             self.dist,
         )
         arrays = split_arrays(predictions, self.data.pairs)
+        sizes = arrays.subset_sizes()
+        self._group_notes = {
+            "val/criteria_matcher": f"{sizes['posts']} posts",
+            "val/evidence_binder": f"{sizes['positive_pairs']} pos / {sizes['negative_pairs']} neg pairs",
+        }
         self.threshold = choose_threshold(
             trainer.decision_threshold, arrays.labels, arrays.probabilities
         )
         metrics = split_metrics(arrays, self.threshold.values(), prefix="val")
-        for note in missing_metric_notes(arrays.subset_sizes(), "validation"):
+        notes = missing_metric_notes(sizes, "validation")
+        if isinstance(trainer.decision_threshold, str) and sizes["posts"] < FEW_POSTS:
+            notes.append(
+                f"the decision threshold is tuned on only {sizes['posts']} validation posts; "
+                "with so few, a fixed trainer.decision_threshold may generalise better"
+            )
+        for note in notes:
             if note not in self._notes:  # once per run
                 self._notes.add(note)
                 self.log.write("note", epoch=self.epoch + 1, message=note)

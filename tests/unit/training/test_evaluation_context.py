@@ -135,3 +135,13 @@ def test_reliability_bins_hand_computed() -> None:
     assert bins.positive_rate == pytest.approx([0.5, 1.0])
     assert bins.expected_calibration_error == pytest.approx((2 * 0.4 + 2 * 0.1) / 4)
     assert reliability_bins(labels, probs, bins=10).as_dict()["mean_probability"][5] is None
+
+
+def test_baseline_scores_of_a_manifest_split() -> None:
+    from dataaug_multi_both.training.baselines import baseline_scores
+
+    split = {"train": ("a", "b"), "validation": ("c",), "test": ("b",)}
+    scores = baseline_scores(pair_set(), split, "validation", ["criteria_matcher/recall"], "val")
+    assert scores["all_absent"]["criteria_matcher/recall"] == 0.0
+    # post c shows two criteria, SLEEP_ISSUES and FATIGUE, of the nine: recall 1 on those
+    assert scores["all_present"]["criteria_matcher/recall"] == pytest.approx(2 / 9)
