@@ -106,7 +106,7 @@ def test_evaluate_study_report_and_mlflow(tree: Path, tmp_path: Path) -> None:
     )
     assert "torch" in report["software"]
     assert "micro_f1" in result.stdout and "per criterion" in result.stdout
-    assert "all_absent" in result.stdout and "95% CI" in result.stdout
+    assert "absent" in result.stdout and "present" in result.stdout and "95% CI" in result.stdout
     check_report_context(report, split, best_checkpoint_of(study_dir))
 
     from mlflow import MlflowClient

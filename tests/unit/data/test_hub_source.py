@@ -6,6 +6,7 @@ answers the Hub's file-resolve requests (HEAD for the metadata, GET for the byte
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import json
@@ -103,12 +104,18 @@ def test_na_text_loads_the_same_from_the_hub_and_a_directory(hub: str, tmp_path:
     assert tables.annotations["sentence_text"].tolist() == ["NA", "N/A."]
 
 
-def test_a_file_missing_on_the_hub_is_a_data_error(hub: str, tmp_path: Path) -> None:
-    FILES.pop("redsm5_annotations.csv")
+@contextlib.contextmanager
+def missing_on_the_hub(name: str) -> Iterator[None]:
+    data = FILES.pop(name)
     try:
-        result = load_from_hub(hub, tmp_path / "hf", "someone/half-a-dataset")
+        yield
     finally:
-        FILES["redsm5_annotations.csv"] = ANNOTATIONS
+        FILES[name] = data
+
+
+def test_a_file_missing_on_the_hub_is_a_data_error(hub: str, tmp_path: Path) -> None:
+    with missing_on_the_hub("redsm5_annotations.csv"):
+        result = load_from_hub(hub, tmp_path / "hf", "someone/half-a-dataset")
     assert result.returncode == 3
     assert "redsm5_annotations.csv" in result.stderr and "someone/half-a-dataset" in result.stderr
     assert "Traceback" not in result.stderr
@@ -116,11 +123,8 @@ def test_a_file_missing_on_the_hub_is_a_data_error(hub: str, tmp_path: Path) -> 
 
 def test_credentials_in_the_hub_endpoint_stay_out_of_the_message(hub: str, tmp_path: Path) -> None:
     with_password = hub.replace("http://", "http://alice:s3cret-pw@")
-    FILES.pop("redsm5_posts.csv")
-    try:
+    with missing_on_the_hub("redsm5_posts.csv"):
         result = load_from_hub(with_password, tmp_path / "hf", "someone/private")
-    finally:
-        FILES["redsm5_posts.csv"] = POSTS
     assert result.returncode == 3
     assert "s3cret-pw" not in result.stderr + result.stdout
 

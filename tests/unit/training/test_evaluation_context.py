@@ -9,7 +9,7 @@ from sklearn import metrics as skm
 
 from dataaug_multi_both.data.criteria import SYMPTOMS
 from dataaug_multi_both.data.pairs import build_pairs
-from dataaug_multi_both.data.tables import normalise_tables
+from dataaug_multi_both.data.tables import ANNOTATION_COLUMNS, normalise_tables
 from dataaug_multi_both.training.baselines import baseline_arrays, positive_rates
 from dataaug_multi_both.training.curves import precision_recall, reliability_bins
 from dataaug_multi_both.training.metrics import HEADLINE_METRICS, SplitArrays, split_metrics
@@ -30,17 +30,7 @@ def pair_set() -> object:
         ("c", "s0", "I can't sleep at all.", "SLEEP_ISSUES", 1, ""),
         ("c", "s9", "A sentence that is nowhere in the post.", "FATIGUE", 1, ""),
     ]
-    annotations = pd.DataFrame(
-        rows,
-        columns=[
-            "post_id",
-            "sentence_id",
-            "sentence_text",
-            "DSM5_symptom",
-            "status",
-            "explanation",
-        ],
-    )
+    annotations = pd.DataFrame(rows, columns=list(ANNOTATION_COLUMNS))
     return build_pairs(normalise_tables(posts, annotations, "test"), 9, 0.8)
 
 
