@@ -79,6 +79,11 @@ def test_study_end_to_end(tmp_path: Path) -> None:
     events = read_jsonl(study_dir / "logs" / "hpo.jsonl")
     ends = [e for e in events if e["event"] == "trial_end"]
     assert [e["event"] for e in events][0] == "study_start" and events[-1]["event"] == "study_end"
+    # every trial value has its reference point: the baselines of the metric on validation
+    baselines = events[0]["validation_baselines"]
+    assert set(baselines) == {"all_absent", "all_present", "train_rate"}
+    assert baselines["all_absent"] == 0.5  # constant scores: AUC one half
+    assert "trivial baselines: all_absent 0.5000" in result.stdout
     assert len(ends) == 4 and all(
         {"number", "params", "state", "value", "duration_sec", "bytes_freed"} <= set(e)
         for e in ends

@@ -88,10 +88,20 @@ def prepare_data(
 
 def make_split_for(config: DatasetConfig, num_criteria: int) -> SplitManifest:
     """The split of a dataset without tokenising it (a study makes it once for all trials)."""
+    return split_and_pairs(config, num_criteria)[0]
+
+
+def split_and_pairs(
+    config: DatasetConfig, num_criteria: int, split: SplitManifest | None = None
+) -> tuple[SplitManifest, PairSet | None]:
+    """`split` (or a new one) and the dataset's pairs, without tokenising; the pairs are
+    None when `split` was made for other data (the trials will say so)."""
     tables = _load(config)
     fingerprint = tables.fingerprint()
     pairs = build_pairs(tables, num_criteria, config.alignment_threshold)
-    return _make_split(tables.posts, pairs, config, fingerprint)
+    if split is None:
+        return _make_split(tables.posts, pairs, config, fingerprint), pairs
+    return split, (pairs if split.dataset_fingerprint == fingerprint else None)
 
 
 def _load(config: DatasetConfig) -> RedSM5Tables:

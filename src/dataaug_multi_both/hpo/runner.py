@@ -30,7 +30,7 @@ from dataaug_multi_both.checkpointing.study_retention import (
     retained_bytes,
 )
 from dataaug_multi_both.config.compose import config_fingerprint
-from dataaug_multi_both.data.pipeline import make_split_for
+from dataaug_multi_both.data.pipeline import split_and_pairs
 from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
 from dataaug_multi_both.errors import DataAugError, StorageError
 from dataaug_multi_both.hpo.config import HpoConfig
@@ -53,6 +53,7 @@ from dataaug_multi_both.hpo.study import (
     study_dirs,
     study_status,
 )
+from dataaug_multi_both.training.baselines import baseline_scores
 from dataaug_multi_both.training.distributed import (
     SINGLE,
     Distributed,
@@ -166,6 +167,7 @@ class StudyRunner:
         self.failed_here = 0  # failures use up the trial budget of this run, so a study whose
         # every trial fails ends instead of looping (a resume starts a fresh budget)
         self.tracker: Any = None
+        self.baselines: dict[str, float | None] = {}  # optimisation metric, on validation
 
     # ----------------------------------------------------------------- setup
     def setup(self) -> None:
@@ -215,10 +217,22 @@ class StudyRunner:
             storage=redact_url(self.url),
             requested_trials=cfg.num_trials,
             search_space={s.name: s.describe() for s in self.hpo.search_space},
+            validation_posts=len(self.split.post_ids["validation"]),
+            validation_baselines=self.baselines,
         )
         self.console.print(
             f"study {self.name} ({self.study_id}) in {self.study_dir}; storage {redact_url(self.url)}"
         )
+        if self.baselines:
+            self.console.print(
+                f"{cfg.optimization_metric} on the {len(self.split.post_ids['validation'])} "
+                "validation posts, trivial baselines: "
+                + ", ".join(
+                    f"{name} {'n/a' if v is None else f'{v:.4f}'}"
+                    for name, v in self.baselines.items()
+                ),
+                highlight=False,
+            )
 
     def _resolve_identity(self) -> None:
         if self.options.resume:
@@ -280,11 +294,26 @@ class StudyRunner:
             )
 
     def _shared_split(self) -> SplitManifest:
+        """The study's split (made once, then read back), and the trivial baselines of the
+        optimisation metric on its validation split, the reference for every trial value."""
         path = self.study_dir / MANIFEST_NAME
-        if path.is_file():
-            return SplitManifest.read(path)
-        split = make_split_for(self.hpo.train.dataset, self.hpo.train.model.num_criteria_classes)
-        atomic_write_text(path, json.dumps(split.to_dict(), indent=1))
+        existing = SplitManifest.read(path) if path.is_file() else None
+        split, pairs = split_and_pairs(
+            self.hpo.train.dataset, self.hpo.train.model.num_criteria_classes, existing
+        )
+        if existing is None:
+            atomic_write_text(path, json.dumps(split.to_dict(), indent=1))
+        metric = self.hpo.study.optimization_metric.removeprefix("val/")
+        self.baselines = (
+            {
+                name: row[metric]
+                for name, row in baseline_scores(
+                    pairs, split.post_ids, "validation", [metric], "val"
+                ).items()
+            }
+            if pairs is not None
+            else {}
+        )
         return split
 
     def _study_record(self) -> StudyRecord:
