@@ -13,7 +13,13 @@ from typing import Any
 import torch
 
 from dataaug_multi_both.checkpointing.manifest import CheckpointRecord
-from dataaug_multi_both.checkpointing.policy import RESUME, decide, over_budget, should_save
+from dataaug_multi_both.checkpointing.policy import (
+    RESUME,
+    decide,
+    fits_on_disk,
+    over_budget,
+    should_save,
+)
 from dataaug_multi_both.checkpointing.store import CheckpointStore
 from dataaug_multi_both.config.schema import RetentionConfig
 from dataaug_multi_both.errors import StorageError
@@ -171,5 +177,6 @@ class Checkpointer:
 
     def _fits(self, estimate: int) -> bool:
         usage = disk_usage(self.store.directory)
-        left = usage.free - estimate
-        return left > 0 and left / usage.total * 100 >= self.retention.disk_space_threshold_percent
+        return fits_on_disk(
+            usage.free, usage.total, estimate, self.retention.disk_space_threshold_percent
+        )

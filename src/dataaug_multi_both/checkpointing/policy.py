@@ -107,3 +107,10 @@ def is_new_best(value: float | None, history: Sequence[float | None]) -> bool:
     return score > -math.inf and all(
         score > _score(CheckpointFacts(0, h, 0, RESUME)) for h in history
     )
+
+
+def fits_on_disk(free: int, total: int, needed: int, threshold_percent: float) -> bool:
+    """Whether writing `needed` bytes leaves at least `threshold_percent` of the disk free
+    (and any space at all)."""
+    left = free - needed
+    return left > 0 and total > 0 and left / total * 100 >= threshold_percent

@@ -13,8 +13,8 @@ from dataaug_multi_both.checkpointing.cleanup import Action, TrialFacts, stray_t
 from dataaug_multi_both.config.schema import RetentionConfig, TrainConfig
 from dataaug_multi_both.errors import DataAugError
 from dataaug_multi_both.hpo.evaluate import load_study_for
-from dataaug_multi_both.hpo.runner import study_retention_plan, trial_views
 from dataaug_multi_both.hpo.study import study_dirs
+from dataaug_multi_both.hpo.trials import best_trial, study_retention_plan
 
 STUDY_TRIAL = re.compile(r"^trial_(?P<study>\d{8}-\d{6}-[0-9a-f]{6})-(?P<number>\d{3,})$")
 
@@ -63,9 +63,8 @@ def read_study(study_dir: Path) -> StudyView:
     )
     keep_top_k = int((config.get("study") or {}).get("keep_top_k_trials", 1))
     trials = study.get_trials(deepcopy=False)
-    plan = study_retention_plan(trial_views(trials), keep_top_k)
-    complete = [t for t in trials if t.state.name == "COMPLETE" and t.value is not None]
-    best = max(complete, key=lambda t: (t.value, -t.number)) if complete else None
+    plan = study_retention_plan(trials, keep_top_k)
+    best = best_trial(trials)
     dirs: dict[str, tuple[str | None, bool]] = {}
     for trial in trials:
         if "trial_dir" in trial.user_attrs:

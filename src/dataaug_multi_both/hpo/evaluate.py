@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
-import os
 import platform
 import time
 from dataclasses import dataclass, field
@@ -23,9 +21,9 @@ from dataaug_multi_both.checkpointing.store import file_sha256, load_checkpoint
 from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
 from dataaug_multi_both.errors import DataAugError, StorageError
-from dataaug_multi_both.hpo.runner import STORAGE_ENV
-from dataaug_multi_both.hpo.storage import StudyStorageError, storage_url
+from dataaug_multi_both.hpo.storage import StudyStorageError, resolve_storage_url
 from dataaug_multi_both.hpo.study import STUDY_FILE, StudyRecord
+from dataaug_multi_both.hpo.trials import best_trial
 from dataaug_multi_both.training.distributed import (
     SINGLE,
     Distributed,
@@ -66,11 +64,7 @@ def load_study_for(study_dir: Path) -> tuple[StudyRecord, Any]:
     record = StudyRecord.read(study_dir)
     import optuna
 
-    url = os.environ.get(STORAGE_ENV) or (
-        storage_url(None, study_dir)
-        if (study_dir / "optuna_study.db").is_file()
-        else storage_url(record.storage, study_dir)
-    )
+    url = resolve_storage_url(study_dir, recorded=record.storage)
     try:
         return record, optuna.load_study(study_name=record.name, storage=url)
     except KeyError as exc:
@@ -84,14 +78,10 @@ def load_study_for(study_dir: Path) -> tuple[StudyRecord, Any]:
 
 
 def best_complete_trial(study: Any) -> Any:
-    complete = [
-        t
-        for t in study.get_trials(deepcopy=False)
-        if t.state.name == "COMPLETE" and t.value is not None and math.isfinite(t.value)
-    ]
-    if not complete:
+    best = best_trial(study.get_trials(deepcopy=False))
+    if best is None:
         raise StudyNotFoundError(f"study {study.study_name!r} has no complete trial to evaluate")
-    return max(complete, key=lambda t: (t.value, -t.number))
+    return best
 
 
 def trial_dir_near(study_dir: Path, recorded: str) -> Path:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import math
 import warnings
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
+
+from dataaug_multi_both.hpo.trials import ranked_complete
 
 
 @dataclass(frozen=True)
@@ -50,19 +50,8 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-def state_counts(trials: list[Any]) -> dict[str, int]:
-    return dict(Counter(t.state.name for t in trials))
-
-
 def summary_table(trials: list[Any], metric_title: str, top: int = 10) -> Table:
-    complete = sorted(
-        (
-            t
-            for t in trials
-            if t.state.name == "COMPLETE" and t.value is not None and not math.isnan(t.value)
-        ),
-        key=lambda t: (-t.value, t.number),
-    )
+    complete = ranked_complete(trials)
     params = sorted({k for t in complete[:top] for k in t.params})
     table = Table(
         title=f"top {min(top, len(complete))} of {len(trials)} trials", title_justify="left"

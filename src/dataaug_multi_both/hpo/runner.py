@@ -23,28 +23,26 @@ from rich.console import Console
 
 from dataaug_multi_both.checkpointing.atomic import atomic_write_text
 from dataaug_multi_both.checkpointing.checkpointer import DTYPES, disk_usage
-from dataaug_multi_both.checkpointing.study_retention import (
-    KEEP_BEST,
-    RELEASE,
-    apply_trial_decision,
-    retained_bytes,
-)
+from dataaug_multi_both.checkpointing.manifest import CheckpointManifest
+from dataaug_multi_both.checkpointing.policy import RESUME, fits_on_disk
+from dataaug_multi_both.checkpointing.study_retention import apply_trial_decision, retained_bytes
 from dataaug_multi_both.config.compose import config_fingerprint
 from dataaug_multi_both.data.pipeline import split_and_pairs
 from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
 from dataaug_multi_both.errors import DataAugError, StorageError
 from dataaug_multi_both.hpo.config import HpoConfig
 from dataaug_multi_both.hpo.objective import Objective, TrialOutcome, follow, with_base
-from dataaug_multi_both.hpo.report import StudyProgress, state_counts, summary_table, write_plots
+from dataaug_multi_both.hpo.report import StudyProgress, summary_table, write_plots
 from dataaug_multi_both.hpo.storage import (
     StudyStorageError,
     is_connection_error,
     open_storage,
     redact_url,
-    storage_url,
+    resolve_storage_url,
     with_connection_retry,
 )
 from dataaug_multi_both.hpo.study import (
+    STUDY_FILE,
     StudyRecord,
     find_study_dir,
     make_pruner,
@@ -52,6 +50,16 @@ from dataaug_multi_both.hpo.study import (
     new_study_id,
     study_dirs,
     study_status,
+)
+from dataaug_multi_both.hpo.trials import (
+    FINISHED,
+    TrialView,
+    best_trial,
+    failed_trials,
+    finished_count,
+    state_counts,
+    study_retention_plan,
+    trial_views,
 )
 from dataaug_multi_both.training.baselines import baseline_scores
 from dataaug_multi_both.training.distributed import (
@@ -62,9 +70,6 @@ from dataaug_multi_both.training.distributed import (
 )
 from dataaug_multi_both.training.metrics import short_metric_title
 from dataaug_multi_both.training.run_log import RunLog
-
-FINISHED = ("COMPLETE", "PRUNED")
-STORAGE_ENV = "DATAAUG_STUDY_STORAGE"  # the full storage URL, for one with a password
 
 
 @dataclass
@@ -82,59 +87,6 @@ class StudyResult:
     study_dir: Path
     record: StudyRecord | None  # None on a torchrun rank other than 0
     message: str = ""
-
-
-@dataclass(frozen=True)
-class TrialView:
-    number: int
-    state: str  # Optuna state name
-    value: float | None
-
-
-def trial_views(trials: list[Any], ending: TrialOutcome | None = None) -> list[TrialView]:
-    """The study's trials as plain views; `ending` (a trial whose state Optuna has not
-    recorded yet) replaces its RUNNING entry."""
-    views = {t.number: TrialView(t.number, t.state.name, t.value) for t in trials}
-    if ending is not None:
-        views[ending.number] = TrialView(ending.number, ending.state, ending.value)
-    return [views[n] for n in sorted(views)]
-
-
-def study_retention_plan(views: list[TrialView], keep_top_k: int) -> dict[int, str]:
-    """Pure: finished trials in the top K (by value, earlier trial on ties) keep their best
-    checkpoint; every other finished trial releases all. Running trials are not touched."""
-    complete = sorted(
-        (
-            v
-            for v in views
-            if v.state == "COMPLETE" and v.value is not None and not math.isnan(v.value)
-        ),
-        key=lambda v: (-(v.value or 0.0), v.number),
-    )
-    top = {v.number for v in complete[:keep_top_k]}
-    return {
-        v.number: KEEP_BEST if v.number in top else RELEASE
-        for v in views
-        if v.state in ("COMPLETE", "PRUNED", "FAIL")
-    }
-
-
-def failed_trials(trials: list[Any]) -> list[Any]:
-    """FAIL trials that count as failures: not a surplus claim, not retried after a stale
-    heartbeat, not interrupted (those are re-queued)."""
-    import optuna
-
-    retried = {
-        optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(t) for t in trials
-    }
-    return [
-        t
-        for t in trials
-        if t.state.name == "FAIL"
-        and not t.user_attrs.get("surplus")
-        and not t.user_attrs.get("interrupted")
-        and t.number not in retried
-    ]
 
 
 def _quiet_lost_connection(args: threading.ExceptHookArgs) -> None:
@@ -181,8 +133,12 @@ class StudyRunner:
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         threading.excepthook = _quiet_lost_connection
         self._resolve_identity()
-        configured = os.environ.get(STORAGE_ENV) or self.hpo.study.storage or self._record_storage()
-        self.url = storage_url(configured, self.study_dir)
+        recorded = (
+            StudyRecord.read(self.study_dir).storage
+            if (self.study_dir / STUDY_FILE).is_file()
+            else None
+        )
+        self.url = resolve_storage_url(self.study_dir, self.hpo.study.storage, recorded)
         cfg = self.hpo.study
         self.storage = open_storage(
             self.url, cfg.heartbeat_interval, cfg.grace_period, cfg.connection_retry_sec
@@ -268,14 +224,6 @@ class StudyRunner:
         if data["study"].get("storage"):
             data["study"]["storage"] = redact_url(data["study"]["storage"])
         return data
-
-    def _record_storage(self) -> str | None:
-        path = self.study_dir / "study.json"
-        return (
-            StudyRecord.read(self.study_dir).storage
-            if path.is_file() and "***" not in path.read_text()
-            else None
-        )
 
     def _adopt_study_attributes(self) -> None:
         """The first worker stores the study's id and directory in the database; the others
@@ -390,7 +338,7 @@ class StudyRunner:
             self._retry(lambda: optuna.storages.fail_stale_trials(self.study), "fail stale trials")
             trials = self._retry(lambda: self.study.get_trials(deepcopy=False), "read the trials")
             counts = state_counts(trials)
-            finished = sum(counts.get(s, 0) for s in FINISHED)
+            finished = finished_count(counts)
             if finished + self.failed_here >= cfg.num_trials:
                 break
             busy = finished + self.failed_here + counts.get("RUNNING", 0)
@@ -451,8 +399,7 @@ class StudyRunner:
         threshold = self.hpo.train.retention.disk_space_threshold_percent
         usage = disk_usage(self.experiments_dir)
         needed = 2 * self._largest_checkpoint()
-        left = usage.free - needed
-        if left / usage.total * 100 >= threshold:
+        if fits_on_disk(usage.free, usage.total, needed, threshold):
             return None
         return (
             f"not enough disk space for another trial in {self.experiments_dir}: "
@@ -461,12 +408,15 @@ class StudyRunner:
         )
 
     def _largest_checkpoint(self) -> int:
+        """The largest resume checkpoint any trial of the study has written (0 before any)."""
         sizes = [0]
         for trial_dir in self._trial_dirs():
-            manifest_path = trial_dir / "checkpoints" / "manifest.json"
-            if manifest_path.is_file():
-                records = json.loads(manifest_path.read_text())["records"]
-                sizes += [r["size_bytes"] for r in records if r["kind"] == "resume"]
+            try:
+                manifest = CheckpointManifest.read(trial_dir / "checkpoints")
+            except StorageError:  # unreadable: the trial's own run reports it
+                continue
+            if manifest is not None:
+                sizes += [r.size_bytes for r in manifest.records if r.kind == RESUME]
         return max(sizes)
 
     def _trial_dirs(self) -> list[Path]:
@@ -477,7 +427,9 @@ class StudyRunner:
 
     def _after_trial(self, outcome: TrialOutcome) -> None:
         trials = self._retry(lambda: self.study.get_trials(deepcopy=False), "read the trials")
-        views = trial_views(trials, outcome)
+        views = trial_views(
+            trials, TrialView(outcome.number, outcome.state, outcome.value, outcome.params)
+        )
         freed = self._apply_study_retention(views)
         self.finished_here += 1
         if outcome.state == "FAIL" and outcome.reason is not None:
@@ -505,18 +457,12 @@ class StudyRunner:
             self.tracker.log_metrics(progress.finished, {**metrics, "study/bytes_freed": freed})
 
     def _progress(self, views: list[TrialView]) -> StudyProgress:
-        counts: dict[str, int] = {}
-        for view in views:
-            counts[view.state] = counts.get(view.state, 0) + 1
-        complete = [
-            (v.value, -v.number) for v in views if v.state == "COMPLETE" and v.value is not None
-        ]
-        best = max(complete) if complete else None
+        best = best_trial(views)
         return StudyProgress(
             self.hpo.study.num_trials,
-            counts,
-            best[0] if best else None,
-            -best[1] if best else None,
+            state_counts(views),
+            best.value if best else None,
+            best.number if best else None,
             time.monotonic() - self.started,
             self.finished_here,
         )
@@ -537,7 +483,7 @@ class StudyRunner:
         trials = self._retry(lambda: self.study.get_trials(deepcopy=False), "read the trials")
         self._apply_study_retention(trial_views(trials))
         counts = state_counts(trials)
-        finished = sum(counts.get(s, 0) for s in FINISHED)
+        finished = finished_count(counts)
         failures = failed_trials(trials)
         if exit_code == 0 and failures:
             exit_code = 1
@@ -545,8 +491,7 @@ class StudyRunner:
                 f"trial {t.number}: {t.user_attrs.get('fail_reason', 'unknown')}"
                 for t in failures[:3]
             )
-        complete = [t for t in trials if t.state.name == "COMPLETE" and t.value is not None]
-        best = max(complete, key=lambda t: (t.value, -t.number)) if complete else None
+        best = best_trial(trials)
         self.record.counts = counts
         self.record.best = (
             {
@@ -562,7 +507,7 @@ class StudyRunner:
         self.record.last_exit_code = exit_code
         self.record.footprint_bytes = self.footprint_bytes()
         self.record.write(self.study_dir)
-        plots = write_plots(self.study, self.study_dir / "plots") if complete else []
+        plots = write_plots(self.study, self.study_dir / "plots") if best else []
         self.log.write(
             "study_end",
             exit_code=exit_code,

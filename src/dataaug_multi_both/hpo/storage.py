@@ -20,10 +20,49 @@ class StudyStorageError(DataAugError):
     exit_code = 3
 
 
+STORAGE_ENV = "DATAAUG_STUDY_STORAGE"  # the full storage URL, for one with a password
+STUDY_DB = "optuna_study.db"
+REDACTED = "***"
+
+
+def resolve_storage_url(
+    study_dir: Path, configured: str | None = None, recorded: str | None = None
+) -> str:
+    """The study's storage URL, in this order: $DATAAUG_STUDY_STORAGE; the configured
+    `study.storage`; the URL study.json recorded, unless it is a SQLite file while the
+    study directory holds its own database (a moved study) or its password was redacted;
+    the study directory's SQLite database."""
+    import os
+
+    if os.environ.get(STORAGE_ENV):
+        return storage_url(os.environ[STORAGE_ENV], study_dir)
+    if configured:
+        return storage_url(configured, study_dir)
+    local = (study_dir / STUDY_DB).is_file()
+    if recorded and not (local and recorded.startswith("sqlite")):
+        if is_redacted(recorded):
+            if local:
+                return storage_url(None, study_dir)
+            raise StudyStorageError(
+                f"study.json records the storage {recorded} without its password: give the "
+                f"full URL in ${STORAGE_ENV} or as study.storage=..."
+            )
+        return storage_url(recorded, study_dir)
+    return storage_url(None, study_dir)
+
+
+def is_redacted(url: str) -> bool:
+    """A URL whose password `redact_url` replaced."""
+    try:
+        return urlsplit(url).password == REDACTED
+    except ValueError:
+        return False
+
+
 def storage_url(configured: str | None, study_dir: Path) -> str:
     """The SQLAlchemy URL: the default SQLite file, or the configured URL with a driver."""
     if not configured:
-        return f"sqlite:///{(study_dir / 'optuna_study.db').resolve()}"
+        return f"sqlite:///{(study_dir / STUDY_DB).resolve()}"
     if configured.startswith("postgresql://") or configured.startswith("postgres://"):
         return "postgresql+psycopg2://" + configured.split("://", 1)[1]
     return configured
@@ -34,7 +73,7 @@ def redact_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
         return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    netloc = parts.netloc.replace(f":{parts.password}@", f":{REDACTED}@")
     return urlunsplit(parts._replace(netloc=netloc))
 
 

@@ -72,3 +72,14 @@ def test_is_new_best_strict() -> None:
     assert is_new_best(0.6, [0.5, None])
     assert not is_new_best(0.5, [0.5])
     assert not is_new_best(math.nan, [])
+
+
+def test_fits_on_disk() -> None:
+    from dataaug_multi_both.checkpointing.policy import fits_on_disk
+
+    gb = 10**9
+    assert fits_on_disk(free=50 * gb, total=100 * gb, needed=10 * gb, threshold_percent=10)
+    assert not fits_on_disk(free=15 * gb, total=100 * gb, needed=10 * gb, threshold_percent=10)
+    assert fits_on_disk(free=20 * gb, total=100 * gb, needed=10 * gb, threshold_percent=10)
+    assert not fits_on_disk(free=5, total=100, needed=5, threshold_percent=0)  # nothing left
+    assert not fits_on_disk(free=0, total=0, needed=0, threshold_percent=0)

@@ -9,7 +9,6 @@ from dataaug_multi_both.config.compose import bundled_config_path
 from dataaug_multi_both.errors import ConfigError
 from dataaug_multi_both.hpo.config import load_hpo_config
 from dataaug_multi_both.hpo.objective import trial_config
-from dataaug_multi_both.hpo.runner import TrialView, study_retention_plan
 from dataaug_multi_both.hpo.search_space import parse_search_space, sample
 
 
@@ -77,28 +76,3 @@ def test_int_parameters_with_step() -> None:
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1))
     drawn = {sample(study.ask(), specs)["trainer.gradient_accumulation_steps"] for _ in range(30)}
     assert drawn <= {1, 3, 5, 7} and len(drawn) > 1
-
-
-def test_study_retention_plan_keeps_only_top_k_finished() -> None:
-    views = [
-        TrialView(0, "COMPLETE", 0.5),
-        TrialView(1, "PRUNED", None),
-        TrialView(2, "COMPLETE", 0.9),
-        TrialView(3, "FAIL", None),
-        TrialView(4, "RUNNING", None),
-        TrialView(5, "COMPLETE", 0.9),  # tie: the earlier trial ranks first
-    ]
-    assert study_retention_plan(views, 1) == {
-        0: "release",
-        1: "release",
-        2: "keep_best",
-        3: "release",
-        5: "release",
-    }
-    assert study_retention_plan(views, 2)[5] == "keep_best"
-    assert 4 not in study_retention_plan(views, 3)
-
-
-def test_flag_values_override_the_study_section() -> None:
-    hpo = load_hpo_config(str(bundled_config_path("hpo.yaml")), [], {"num_trials": 7}, seed=None)
-    assert hpo.study.num_trials == 7

@@ -1,0 +1,52 @@
+"""Which storage URL a study uses: one precedence for hpo, resume and evaluate_study."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dataaug_multi_both.hpo.storage import (
+    STORAGE_ENV,
+    StudyStorageError,
+    is_redacted,
+    redact_url,
+    resolve_storage_url,
+)
+
+PG = "postgresql://alice:pw@db:5432/optuna"
+
+
+def test_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    local = f"sqlite:///{(tmp_path / 'optuna_study.db').resolve()}"
+    monkeypatch.delenv(STORAGE_ENV, raising=False)
+    assert resolve_storage_url(tmp_path) == local
+    assert (
+        resolve_storage_url(tmp_path, recorded=PG)
+        == "postgresql+psycopg2://alice:pw@db:5432/optuna"
+    )
+    assert resolve_storage_url(tmp_path, PG, "sqlite:////elsewhere.db").startswith(
+        "postgresql+psycopg2://"
+    )
+    monkeypatch.setenv(STORAGE_ENV, "sqlite:////from/env.db")
+    assert resolve_storage_url(tmp_path, PG, PG) == "sqlite:////from/env.db"
+
+
+def test_a_moved_sqlite_study_uses_its_own_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(STORAGE_ENV, raising=False)
+    old = "sqlite:////old/place/study_x/optuna_study.db"
+    assert resolve_storage_url(tmp_path, recorded=old) == old  # no database here: as recorded
+    (tmp_path / "optuna_study.db").write_bytes(b"")
+    assert resolve_storage_url(tmp_path, recorded=old).endswith(f"{tmp_path}/optuna_study.db")
+
+
+def test_a_redacted_url_is_never_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(STORAGE_ENV, raising=False)
+    recorded = redact_url(PG)
+    assert recorded == "postgresql://alice:***@db:5432/optuna" and is_redacted(recorded)
+    assert not is_redacted(PG) and not is_redacted("sqlite:////a.db")
+    with pytest.raises(StudyStorageError, match=STORAGE_ENV):
+        resolve_storage_url(tmp_path, recorded=recorded)
+    assert "pw" not in str(recorded)
