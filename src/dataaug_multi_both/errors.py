@@ -1,13 +1,18 @@
-"""One exception hierarchy; each class carries the exit code of the command contract.
+"""One exception hierarchy, and one table per command of which exception exits with which
+code (the command contract). A class carries its usual code; a command's table overrides it
+where that command numbers failures differently; a signal is always 128 + its number.
 
-Exit codes (train): 0 success, 1 training error, 2 configuration error,
-3 data loading error (dataset or model not found / malformed), 4 storage error,
-5 tracking error. Commands with their own code tables (evaluate_study, cleanup,
-list_*) map these classes in their CLI module; the class is the single source of
-what kind of failure happened.
+| command | 0 | 1 | 2 | 3 | 4 | 5 |
+| --- | --- | --- | --- | --- | --- | --- |
+| train | success | training error | configuration | data / model loading | storage | tracking |
+| hpo | done | some trials failed | configuration | study storage (or data at set-up) | disk | MLflow |
+| evaluate_study | success | evaluation error | no study / no complete trial | no checkpoint verifies | split cannot be loaded | |
+| cleanup, list_studies, list_checkpoints | success | any error | bad flags or scope | | | |
 """
 
 from __future__ import annotations
+
+import signal
 
 
 class DataAugError(Exception):
@@ -51,6 +56,86 @@ class TrackingError(DataAugError):
 
 
 class Interrupted(DataAugError):
-    """SIGINT/SIGTERM arrived; the run stopped at a safe point."""
+    """SIGINT/SIGTERM arrived; the run stopped at a safe point. Exit 128 + the signal."""
 
-    exit_code = 130
+    exit_code = 128 + signal.SIGINT
+
+    def __init__(self, message: str, signum: int = signal.SIGINT) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
+class TrialsFailed(DataAugError):
+    """A study ended with some trials failed (partial success; hpo exit 1)."""
+
+    exit_code = 1
+
+
+class StudyStorageError(DataAugError):
+    """The study storage cannot be created, reached or read (hpo exit 3)."""
+
+    exit_code = 3
+
+
+class StudyNotFoundError(DataAugError):
+    """No study at that path, or no complete trial (evaluate_study exit 2)."""
+
+    exit_code = 2
+
+
+class CheckpointUnavailableError(DataAugError):
+    """The best trial has no retained checkpoint that verifies (evaluate_study exit 3)."""
+
+    exit_code = 3
+
+
+class EvaluationDataError(DataLoadError):
+    """The split cannot be loaded for evaluation (evaluate_study exit 4)."""
+
+    exit_code = 4
+
+
+class ReportWriteError(DataAugError):
+    """The evaluation report or its plots cannot be written (evaluate_study exit 1)."""
+
+    exit_code = 1
+
+
+class ScopeError(DataAugError):
+    """The directory to clean does not exist or may not be cleaned (cleanup exit 2)."""
+
+    exit_code = 2
+
+
+# Per command, the classes whose code differs from their own, most specific first.
+_ANY_ERROR_IS_1: dict[type[DataAugError], int] = {ConfigError: 2, ScopeError: 2, DataAugError: 1}
+EXIT_CODES: dict[str, dict[type[DataAugError], int]] = {
+    "train": {},
+    "hpo": {},
+    "evaluate_study": {
+        StudyNotFoundError: 2,
+        StudyStorageError: 2,
+        CheckpointUnavailableError: 3,
+        EvaluationDataError: 4,
+        ConfigError: 2,
+        DataAugError: 1,
+    },
+    "cleanup": _ANY_ERROR_IS_1,
+    "list_studies": _ANY_ERROR_IS_1,
+    "list_checkpoints": _ANY_ERROR_IS_1,
+}
+
+
+def exit_code_for(command: str, error: DataAugError) -> int:
+    """The exit code of `error` in `command`; an interrupt is always 128 + its signal."""
+    if isinstance(error, Interrupted):
+        return error.exit_code
+    table = EXIT_CODES[command]
+    return next((code for cls, code in table.items() if isinstance(error, cls)), error.exit_code)
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message, or its type's name when it has none."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from rich.console import Console
 
-from dataaug_multi_both.errors import DataAugError, Interrupted
+from dataaug_multi_both.errors import DataAugError, Interrupted, exit_code_for
 
 
 def make_console() -> Console:
@@ -26,26 +26,27 @@ def debug_enabled() -> bool:
     return os.environ.get("DATAAUG_DEBUG", "").lower() in ("1", "true", "yes")
 
 
-def run_command(main: Callable[[], int], exit_codes: Mapping[type, int] | None = None) -> None:
-    """Run `main` and exit with its code; `exit_codes` remaps error classes for commands
-    whose contract numbers failures differently (most specific class first)."""
+def run_command(
+    command: str, body: Callable[[list[str] | None], int], argv: list[str] | None
+) -> int:
+    """Run a command's body and return its exit code: an expected error prints one line on
+    stderr (the traceback too with DATAAUG_DEBUG=1) and exits with the code the command's
+    contract gives it (`errors.EXIT_CODES`), also when `main()` is called in-process."""
     try:
-        code = main()
+        return body(argv)
     except BrokenPipeError:  # `... | head`: the reader left; not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        code = 0
+        return 0
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
-        code = Interrupted.exit_code
+        return exit_code_for(command, Interrupted("interrupted"))
     except DataAugError as exc:
         if debug_enabled():
             traceback.print_exc()
         print(f"error: {exc.message}", file=sys.stderr)
-        code = next(
-            (c for cls, c in (exit_codes or {}).items() if isinstance(exc, cls)), exc.exit_code
-        )
-    sys.stdout.flush()
-    sys.exit(code)
+        return exit_code_for(command, exc)
+    finally:
+        sys.stdout.flush()
 
 
 def split_overrides(values: list[str]) -> list[str]:

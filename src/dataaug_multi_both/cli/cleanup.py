@@ -7,10 +7,10 @@ directory not found (or not allowed: `/`, a symlink loop).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from dataaug_multi_both.cli._common import make_console, run_command
-from dataaug_multi_both.errors import DataAugError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command; returns its exit code (errors mapped by the cleanup contract)."""
+    return run_command("cleanup", _run, argv)
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     from rich.table import Table
 
@@ -93,6 +98,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from dataaug_multi_both.hpo.cleanup_scope import ScopeError
-
-    run_command(main, exit_codes={ScopeError: 2, DataAugError: 1})
+    sys.exit(main())

@@ -8,13 +8,11 @@ dataset loading error.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from dataaug_multi_both.cli._common import make_console, run_command
-from dataaug_multi_both.errors import DataAugError
-from dataaug_multi_both.hpo.evaluate import CheckpointUnavailableError, StudyNotFoundError
-from dataaug_multi_both.hpo.storage import StudyStorageError
-from dataaug_multi_both.training.evaluation import EvaluationDataError
+from dataaug_multi_both.hpo.evaluate import StudyNotFoundError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +44,11 @@ def report_path(given: str | None, study_dir: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command; returns its exit code (errors mapped by the evaluate_study contract)."""
+    return run_command("evaluate_study", _run, argv)
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     from rich.console import Console
 
@@ -79,13 +82,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    run_command(
-        main,
-        exit_codes={
-            StudyNotFoundError: 2,
-            StudyStorageError: 2,
-            CheckpointUnavailableError: 3,
-            EvaluationDataError: 4,
-            DataAugError: 1,
-        },
-    )
+    sys.exit(main())

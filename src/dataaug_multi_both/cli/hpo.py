@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command; returns its exit code (errors mapped by the hpo contract)."""
+    return run_command("hpo", _run, argv)
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_intermixed_args(argv)
     from rich.console import Console
 
@@ -81,10 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     result = run_study(
         hpo, StudyOptions(args.study_name, study_dir, args.resume_study, console, dist)
     )
-    if result.exit_code and dist.is_main:
-        print(f"error: {result.message}", file=sys.stderr)
+    if result.error is not None and dist.is_main:
+        raise result.error  # after the summary: one line, its code, a traceback on request
     return result.exit_code
 
 
 if __name__ == "__main__":
-    run_command(main)
+    sys.exit(main())

@@ -18,7 +18,6 @@ from dataaug_multi_both.cli._formats import (
     render_json,
     render_table,
 )
-from dataaug_multi_both.errors import DataAugError
 
 JSON_KEYS = (
     "checkpoint",
@@ -50,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command; returns its exit code (errors mapped by the list_checkpoints contract)."""
+    return run_command("list_checkpoints", _run, argv)
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     from rich.console import Console
 
@@ -92,4 +96,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    run_command(main, exit_codes={DataAugError: 1})
+    sys.exit(main())

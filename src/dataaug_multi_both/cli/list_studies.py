@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 the experiments directory does not exist (or cannot be 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from dataaug_multi_both.cli._common import run_command
@@ -41,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command; returns its exit code (errors mapped by the list_studies contract)."""
+    return run_command("list_studies", _run, argv)
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     from rich.console import Console
 
@@ -70,4 +76,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    run_command(main, exit_codes={DataAugError: 1})
+    sys.exit(main())

@@ -10,6 +10,7 @@ this module; they form one data-parallel job (see docs/distributed.md).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from dataaug_multi_both.cli._common import make_console, run_command, split_overrides
@@ -56,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command; returns its exit code (errors mapped by the train contract)."""
+    return run_command("train", _run, argv)
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_intermixed_args(argv)  # overrides may sit between flags
     from rich.console import Console
 
@@ -100,4 +106,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    run_command(main)
+    sys.exit(main())

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dataaug_multi_both.config.schema import TrainConfig
-from dataaug_multi_both.errors import ConfigError
+from dataaug_multi_both.errors import ConfigError, first_line
 
 BUNDLED_PACKAGE = "dataaug_multi_both.configs"
 _SEARCH_PATH_OVERRIDE = f"hydra.searchpath=[pkg://{BUNDLED_PACKAGE}]"
@@ -51,8 +51,7 @@ def compose_dict(config_path: Path, overrides: list[str]) -> dict[str, Any]:
                 config_name=config_path.stem, overrides=[_SEARCH_PATH_OVERRIDE, *overrides]
             )
     except (HydraException, OmegaConfBaseException) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"cannot compose {config_path}: {first_line}") from exc
+        raise ConfigError(f"cannot compose {config_path}: {first_line(exc)}") from exc
     data = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(data, dict)
     data.pop("hydra", None)

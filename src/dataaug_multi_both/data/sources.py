@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 import pandas as pd
 
 from dataaug_multi_both.data.tables import RedSM5Tables, normalise_tables
-from dataaug_multi_both.errors import DataLoadError
+from dataaug_multi_both.errors import DataLoadError, first_line
 
 SYNTHETIC = "synthetic"
 TABLE_STEMS = {"posts": "redsm5_posts", "annotations": "redsm5_annotations"}
@@ -76,7 +76,7 @@ def _read_table(path: Path) -> pd.DataFrame:
     except DataLoadError:
         raise
     except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise DataLoadError(f"cannot read {path}: {str(exc).splitlines()[0]}") from exc
+        raise DataLoadError(f"cannot read {path}: {first_line(exc)}") from exc
 
 
 def _require_utf8(raw: bytes, path: Path) -> None:
@@ -131,9 +131,7 @@ def download_hub_file(dataset_id: str, revision: str, filename: str) -> Path:
     except Exception as exc:  # the hub raises many unrelated types; all mean "not loadable"
         from dataaug_multi_both.tracking.retry import redact
 
-        text = redact(str(exc).strip())  # HF_ENDPOINT may carry user:password@
-        raise DataLoadError(
+        raise DataLoadError(  # HF_ENDPOINT may carry user:password@
             f"cannot load {filename} of dataset '{dataset_id}' (revision {revision}) "
-            f"from the Hub: {type(exc).__name__}: {text.splitlines()[0] if text else ''}; "
-            f"{_ALTERNATIVES}"
+            f"from the Hub: {type(exc).__name__}: {redact(first_line(exc))}; {_ALTERNATIVES}"
         ) from exc

@@ -11,18 +11,12 @@ import yaml
 from dataaug_multi_both.checkpointing import lock
 from dataaug_multi_both.checkpointing.cleanup import Action, TrialFacts, stray_temp_files
 from dataaug_multi_both.config.schema import RetentionConfig, TrainConfig
-from dataaug_multi_both.errors import DataAugError
+from dataaug_multi_both.errors import DataAugError, ScopeError
 from dataaug_multi_both.hpo.evaluate import load_study_for
 from dataaug_multi_both.hpo.study import study_dirs
 from dataaug_multi_both.hpo.trials import best_trial, study_retention_plan
 
 STUDY_TRIAL = re.compile(r"^trial_(?P<study>\d{8}-\d{6}-[0-9a-f]{6})-(?P<number>\d{3,})$")
-
-
-class ScopeError(DataAugError):
-    """The directory to clean does not exist or may not be cleaned (cleanup exit 2)."""
-
-    exit_code = 2
 
 
 @dataclass

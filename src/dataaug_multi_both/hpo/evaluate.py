@@ -20,8 +20,15 @@ from dataaug_multi_both.checkpointing.manifest import (
 from dataaug_multi_both.checkpointing.store import file_sha256, load_checkpoint
 from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
-from dataaug_multi_both.errors import DataAugError, StorageError
-from dataaug_multi_both.hpo.storage import StudyStorageError, resolve_storage_url
+from dataaug_multi_both.errors import (
+    CheckpointUnavailableError,
+    DataAugError,
+    ReportWriteError,
+    StorageError,
+    StudyNotFoundError,
+    StudyStorageError,
+)
+from dataaug_multi_both.hpo.storage import resolve_storage_url
 from dataaug_multi_both.hpo.study import STUDY_FILE, StudyRecord
 from dataaug_multi_both.hpo.trials import best_trial
 from dataaug_multi_both.training.distributed import (
@@ -30,24 +37,6 @@ from dataaug_multi_both.training.distributed import (
     process_group,
     torch_device,
 )
-
-
-class StudyNotFoundError(DataAugError):
-    """No study at that path, or no complete trial (evaluate_study exit 2)."""
-
-    exit_code = 2
-
-
-class ReportWriteError(DataAugError):
-    """The report or its plots cannot be written (evaluate_study exit 1)."""
-
-    exit_code = 1
-
-
-class CheckpointUnavailableError(DataAugError):
-    """The best trial has no retained checkpoint that verifies (evaluate_study exit 3)."""
-
-    exit_code = 3
 
 
 @dataclass

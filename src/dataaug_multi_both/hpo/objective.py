@@ -23,7 +23,13 @@ from rich.console import Console
 from dataaug_multi_both.config.compose import apply_values
 from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.data.splits import SplitManifest
-from dataaug_multi_both.errors import ConfigError, DataAugError, DataLoadError, TrainingError
+from dataaug_multi_both.errors import (
+    ConfigError,
+    DataAugError,
+    DataLoadError,
+    Interrupted,
+    TrainingError,
+)
 from dataaug_multi_both.hpo.search_space import ParamSpec, sample
 from dataaug_multi_both.training.distributed import SINGLE, Distributed
 from dataaug_multi_both.training.recipe import RunOptions, run_training
@@ -106,7 +112,7 @@ class Objective:
             return math.nan
         except DataAugError as exc:
             self._record_failure(trial, outcome, exc.message)
-            if exc.exit_code >= 128:
+            if isinstance(exc, Interrupted):
                 self.storage_retry(
                     lambda: trial.set_user_attr("interrupted", True), "record the interrupt"
                 )

@@ -29,12 +29,11 @@ from dataaug_multi_both.checkpointing.study_retention import apply_trial_decisio
 from dataaug_multi_both.config.compose import config_fingerprint
 from dataaug_multi_both.data.pipeline import split_and_pairs
 from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
-from dataaug_multi_both.errors import DataAugError, StorageError
+from dataaug_multi_both.errors import DataAugError, StorageError, StudyStorageError, TrialsFailed
 from dataaug_multi_both.hpo.config import HpoConfig
 from dataaug_multi_both.hpo.objective import Objective, TrialOutcome, follow, with_base
 from dataaug_multi_both.hpo.report import StudyProgress, summary_table, write_plots
 from dataaug_multi_both.hpo.storage import (
-    StudyStorageError,
     is_connection_error,
     open_storage,
     redact_url,
@@ -83,10 +82,14 @@ class StudyOptions:
 
 @dataclass
 class StudyResult:
-    exit_code: int
     study_dir: Path
     record: StudyRecord | None  # None on a torchrun rank other than 0
-    message: str = ""
+    error: DataAugError | None = None  # why the study stopped, or TrialsFailed; None: done
+    follower_exit_code: int = 0  # a torchrun rank other than 0: rank 0's exit code
+
+    @property
+    def exit_code(self) -> int:
+        return self.error.exit_code if self.error is not None else self.follower_exit_code
 
 
 def _quiet_lost_connection(args: threading.ExceptHookArgs) -> None:
@@ -333,7 +336,7 @@ class StudyRunner:
             on_trial_end=self._after_trial,
             dist=self.options.dist,
         )
-        exit_code, message = 0, ""
+        error: DataAugError | None = None
         while True:
             self._retry(lambda: optuna.storages.fail_stale_trials(self.study), "fail stale trials")
             trials = self._retry(lambda: self.study.get_trials(deepcopy=False), "read the trials")
@@ -347,12 +350,12 @@ class StudyRunner:
                 continue
             problem = self._disk_problem()
             if problem:
-                exit_code, message = StorageError.exit_code, problem
+                error = StorageError(problem)
                 break
             try:
                 self.study.optimize(self._guarded(objective), n_trials=1)
             except DataAugError as exc:  # the study cannot go on: disk, MLflow, storage, signal
-                exit_code, message = exc.exit_code, exc.message
+                error = exc
                 break
             except Exception as exc:  # the database went away while Optuna created or told a trial
                 if not is_connection_error(exc):
@@ -360,9 +363,9 @@ class StudyRunner:
                 try:  # wait for it within the retry budget; a half-recorded trial goes stale
                     self._retry(lambda: self.study.get_trials(deepcopy=False), "reconnect")
                 except StudyStorageError as gone:
-                    exit_code, message = gone.exit_code, gone.message
+                    error = gone
                     break
-        return self._finish(exit_code, message)
+        return self._finish(error)
 
     def _guarded(self, objective: Objective) -> Any:
         """A trial claimed while the others already fill `num_trials` fails as surplus (not
@@ -479,18 +482,21 @@ class StudyRunner:
         return freed
 
     # ---------------------------------------------------------------- finish
-    def _finish(self, exit_code: int, message: str) -> StudyResult:
+    def _finish(self, error: DataAugError | None) -> StudyResult:
         trials = self._retry(lambda: self.study.get_trials(deepcopy=False), "read the trials")
         self._apply_study_retention(trial_views(trials))
         counts = state_counts(trials)
         finished = finished_count(counts)
         failures = failed_trials(trials)
-        if exit_code == 0 and failures:
-            exit_code = 1
-            message = f"{len(failures)} trial(s) failed: " + "; ".join(
-                f"trial {t.number}: {t.user_attrs.get('fail_reason', 'unknown')}"
-                for t in failures[:3]
+        if error is None and failures:
+            error = TrialsFailed(
+                f"{len(failures)} trial(s) failed: "
+                + "; ".join(
+                    f"trial {t.number}: {t.user_attrs.get('fail_reason', 'unknown')}"
+                    for t in failures[:3]
+                )
             )
+        exit_code = error.exit_code if error is not None else 0
         best = best_trial(trials)
         self.record.counts = counts
         self.record.best = (
@@ -527,7 +533,7 @@ class StudyRunner:
                 f"MLflow: {self.tracker.display_uri} (parent run {self.record.mlflow_parent_run_id})"
             )
         self.console.print("\n".join(where), highlight=False)
-        return StudyResult(exit_code, self.study_dir, self.record, message)
+        return StudyResult(self.study_dir, self.record, error)
 
     def _finish_tracking(self, exit_code: int, plots: list[Path]) -> None:
         if self.tracker is None:
@@ -562,7 +568,7 @@ def run_study(hpo: HpoConfig, options: StudyOptions) -> StudyResult:
     with process_group(dist, device, hpo.train.trainer.ddp_timeout_sec):
         if not dist.is_main:
             code = follow(dist, options.console)
-            return StudyResult(code, options.study_dir or Path("."), None)
+            return StudyResult(options.study_dir or Path("."), None, follower_exit_code=code)
         exit_code = 1
         try:
             runner = StudyRunner(hpo, options)

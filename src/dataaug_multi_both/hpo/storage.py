@@ -9,15 +9,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from dataaug_multi_both.errors import DataAugError
+from dataaug_multi_both.errors import StudyStorageError, first_line
 
 T = TypeVar("T")
-
-
-class StudyStorageError(DataAugError):
-    """The study storage cannot be created, reached or read (hpo exit 3)."""
-
-    exit_code = 3
 
 
 STORAGE_ENV = "DATAAUG_STUDY_STORAGE"  # the full storage URL, for one with a password
@@ -108,7 +102,7 @@ def with_connection_retry(call: Callable[[], T], what: str, url: str, budget_sec
             if time.monotonic() + pause > deadline:
                 raise StudyStorageError(
                     f"study storage {redact_url(url)} unreachable for {budget_sec:.0f}s while trying to {what}: "
-                    f"{str(exc).strip().splitlines()[0][:200]}"
+                    f"{first_line(exc)[:200]}"
                 ) from None
             time.sleep(pause)
             pause = min(pause * 2, 8.0)
@@ -143,5 +137,5 @@ def open_storage(
     except Exception as exc:  # bad URL, missing driver, refused credentials
         raise StudyStorageError(
             f"cannot open study storage {redact_url(url)}: {type(exc).__name__}: "
-            f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
+            f"{first_line(exc)[:200]}"
         ) from None

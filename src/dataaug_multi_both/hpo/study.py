@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from dataaug_multi_both.checkpointing.atomic import atomic_write_text
-from dataaug_multi_both.errors import ConfigError
+from dataaug_multi_both.errors import ConfigError, StudyStorageError
 from dataaug_multi_both.hpo.config import PrunerConfig, SamplerConfig
 from dataaug_multi_both.hpo.search_space import ParamSpec
-from dataaug_multi_both.hpo.storage import StudyStorageError
 
 STUDY_FILE = "study.json"
 PREFIX = "study_"

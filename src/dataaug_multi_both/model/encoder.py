@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dataaug_multi_both.errors import DataLoadError
+from dataaug_multi_both.errors import DataLoadError, first_line
 
 ALIASES: dict[str, str] = {
     "mental-bert": "mental/mental-bert-base-uncased",
@@ -93,7 +93,7 @@ def encoder_from_config(config: dict[str, Any]) -> Any:
     try:
         built = AutoConfig.for_model(model_type, **settings)
     except (KeyError, ValueError) as exc:
-        raise DataLoadError(f"cannot rebuild a {model_type!r} encoder: {_first_line(exc)}") from exc
+        raise DataLoadError(f"cannot rebuild a {model_type!r} encoder: {first_line(exc)}") from exc
     try:
         return AutoModel.from_config(built, add_pooling_layer=False)
     except TypeError:
@@ -110,7 +110,7 @@ def _from_pretrained(
             return factory.from_pretrained(source.resolved)  # some models take no pooling flag
         except (OSError, ValueError) as exc:
             raise DataLoadError(
-                f"cannot load {what} from {source.resolved}: {_first_line(exc)}"
+                f"cannot load {what} from {source.resolved}: {first_line(exc)}"
             ) from exc
     try:  # a copy in the local Hugging Face cache needs no network
         return _hub_call(factory, source.resolved, revision, kwargs, local_files_only=True)
@@ -128,7 +128,7 @@ def _from_pretrained(
     except (OSError, ValueError) as exc:
         raise DataLoadError(
             f"cannot load {what} '{source.model_id}' ({source.resolved}, revision {revision}): "
-            f"{_first_line(exc)}; {_ALTERNATIVES}"
+            f"{first_line(exc)}; {_ALTERNATIVES}"
         ) from exc
 
 
@@ -139,8 +139,3 @@ def _hub_call(factory: Any, name: str, revision: str, kwargs: dict, local_files_
         )
     except TypeError:
         return factory.from_pretrained(name, revision=revision, local_files_only=local_files_only)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from dataaug_multi_both.errors import TrackingError
+from dataaug_multi_both.errors import TrackingError, first_line
 
 T = TypeVar("T")
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
@@ -59,9 +59,7 @@ def call_with_retries(
         except Exception as exc:
             if is_permanent(exc) or attempt >= len(pauses):
                 waited = sum(pauses[:attempt])
-                cause = redact(
-                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                )
+                cause = redact(first_line(exc))
                 raise TrackingError(
                     f"{describe}: failed after {attempt + 1} attempt(s) over {waited:.1f}s: {cause[:300]}"
                 ) from None

@@ -14,7 +14,12 @@ from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.data.criteria import criteria_for
 from dataaug_multi_both.data.pipeline import PreparedData, prepare_data
 from dataaug_multi_both.data.splits import SPLIT_KEYS, SplitManifest
-from dataaug_multi_both.errors import DataLoadError, TrainingError
+from dataaug_multi_both.errors import (
+    DataLoadError,
+    EvaluationDataError,
+    TrainingError,
+    first_line,
+)
 from dataaug_multi_both.model.encoder import encoder_from_config, load_tokenizer, resolve_model_id
 from dataaug_multi_both.model.heads import DualHeadModel
 from dataaug_multi_both.training.distributed import SINGLE, Distributed
@@ -25,10 +30,6 @@ from dataaug_multi_both.training.scoring import split_arrays
 from dataaug_multi_both.training.thresholds import FIXED, DecisionThreshold
 
 METRIC_PREFIX = {"train": "train", "validation": "val", "test": "test"}
-
-
-class EvaluationDataError(DataLoadError):
-    """The split cannot be loaded for evaluation (evaluate_study exit 4)."""
 
 
 @dataclass
@@ -70,9 +71,7 @@ def build_model(payload: dict[str, Any], device: torch.device) -> DualHeadModel:
     try:
         model.load_state_dict(payload[ckpt.MODEL])
     except RuntimeError as exc:
-        raise TrainingError(
-            f"checkpoint weights do not fit the model: {str(exc).splitlines()[0]}"
-        ) from exc
+        raise TrainingError(f"checkpoint weights do not fit the model: {first_line(exc)}") from exc
     return model.to(device).float()
 
 
@@ -128,7 +127,7 @@ def evaluate_checkpoint(
             dist=dist,
         )
     except (RuntimeError, ValueError) as exc:
-        raise TrainingError(f"inference failed: {str(exc).splitlines()[0]}") from exc
+        raise TrainingError(f"inference failed: {first_line(exc)}") from exc
     arrays = split_arrays(predictions, data.pairs)
     prefix = METRIC_PREFIX[key]  # validation numbers are never called test numbers
     metrics = split_metrics(arrays, threshold.values(), prefix=prefix)

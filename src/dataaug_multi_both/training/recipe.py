@@ -598,13 +598,13 @@ class TrainingRecipe:
         """After SIGINT/SIGTERM: make sure the last finished epoch is on disk as a resume
         checkpoint, then stop with a message that says how to resume."""
         self.writer.wait()
+        signum = self.stop.signum or signal.SIGINT
         if not self.dist.is_main:
-            error = Interrupted(f"rank {self.dist.rank} stopped by {self.stop.name}")
-            error.exit_code = 128 + (self.stop.signum or 2)
-            raise error
+            raise Interrupted(f"rank {self.dist.rank} stopped by {self.stop.name}", signum)
         if self.checkpointer is None:
             raise Interrupted(
-                f"interrupted by {self.stop.name} after epoch {self.epoch} (--dry-run: nothing saved)"
+                f"interrupted by {self.stop.name} after epoch {self.epoch} (--dry-run: nothing saved)",
+                signum,
             )
         if self._unsaved_state is not None:
             metrics = self._unsaved_state[ckpt.METRICS]
@@ -622,9 +622,9 @@ class TrainingRecipe:
         )
         error = Interrupted(
             f"interrupted by {self.stop.name}; epoch {self.epoch} is saved. Resume with: "
-            f"python -m dataaug_multi_both.cli.train --resume-from {where}"
+            f"python -m dataaug_multi_both.cli.train --resume-from {where}",
+            signum,
         )
-        error.exit_code = 128 + (self.stop.signum or 2)
         raise error
 
     def _before_step(self) -> None:
