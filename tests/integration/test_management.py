@@ -118,7 +118,7 @@ def test_evaluate_study_report_and_mlflow(tree: Path, tmp_path: Path) -> None:
 
 def check_report_context(report: dict, split: dict, checkpoint: Path) -> None:
     """Baselines, intervals, threshold and protocol are present and consistent."""
-    from dataaug_multi_both.training.metrics import HEADLINE_METRICS
+    from dataaug_multi_both.metric_names import HEADLINE_METRICS
 
     names = [f"test/{m}" for m in HEADLINE_METRICS]
     intervals = report["confidence_intervals"]

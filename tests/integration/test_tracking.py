@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from mlflow import MlflowClient
 
-from dataaug_multi_both.training.metrics import TRAIN_METRIC_NAMES, VAL_METRIC_NAMES
+from dataaug_multi_both.metric_names import TRAIN_METRIC_NAMES, VAL_METRIC_NAMES
 from tests.integration.conftest import TINY, MlflowServer, free_port, read_jsonl, run_cli
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dataaug_multi_both.training.metrics import TRAIN_METRIC_NAMES, VAL_METRIC_NAMES
+from dataaug_multi_both.metric_names import TRAIN_METRIC_NAMES, VAL_METRIC_NAMES
 from tests.integration.conftest import SMALL_DATA, TINY, only_trial_dir, read_jsonl, run_cli
 
 pytestmark = pytest.mark.integration

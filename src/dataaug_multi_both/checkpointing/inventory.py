@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from dataaug_multi_both.checkpointing.manifest import CheckpointManifest
-from dataaug_multi_both.data.criteria import is_per_criterion
 from dataaug_multi_both.errors import DataAugError
+from dataaug_multi_both.metric_names import is_per_criterion
 
 
 @dataclass

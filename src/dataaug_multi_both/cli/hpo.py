@@ -52,8 +52,8 @@ def _run(argv: list[str] | None) -> int:
 
     from dataaug_multi_both.hpo.config import load_hpo_config
     from dataaug_multi_both.hpo.runner import StudyOptions, locate_study, run_study
+    from dataaug_multi_both.metric_names import resolve_metric_name
     from dataaug_multi_both.training.distributed import from_environment
-    from dataaug_multi_both.training.metrics import resolve_metric_name
 
     if args.direction is not None and args.direction != "maximize":
         raise ConfigError(

@@ -58,7 +58,7 @@ def _run(argv: list[str] | None) -> int:
     from rich.console import Console
 
     from dataaug_multi_both.checkpointing.inventory import checkpoint_rows
-    from dataaug_multi_both.training.metrics import short_metric_title
+    from dataaug_multi_both.metric_names import short_metric_title
 
     listing = checkpoint_rows(Path(args.trial_dir), with_metrics=args.show_metrics)
     for warning in listing.warnings:

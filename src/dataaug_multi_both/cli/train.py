@@ -16,7 +16,7 @@ from pathlib import Path
 from dataaug_multi_both.cli._common import make_console, run_command, split_overrides
 from dataaug_multi_both.config.compose import load_train_config
 from dataaug_multi_both.errors import ConfigError
-from dataaug_multi_both.training.metrics import resolve_metric_name, short_metric_title
+from dataaug_multi_both.metric_names import resolve_metric_name, short_metric_title
 
 
 def build_parser() -> argparse.ArgumentParser:

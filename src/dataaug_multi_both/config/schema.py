@@ -1,18 +1,15 @@
 """The training configuration schema: typed, frozen dataclasses and their validation.
-
 `TrainConfig.from_dict` is the only way in: it rejects unknown keys, wrong types and
-out-of-range values with a `ConfigError` naming the key, the value and what is allowed.
-"""
+out-of-range values with a `ConfigError` naming the key, the value and what is allowed."""
 
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from dataaug_multi_both.errors import ConfigError
+from dataaug_multi_both.config.validation import build, require, validate_tree
+from dataaug_multi_both.metric_names import resolve_metric_name
 
 PRECISIONS = ("bf16", "fp16")
 POOLINGS = ("mean", "cls")
@@ -28,8 +25,8 @@ class TaskWeights:
 
     def validate(self, prefix: str) -> None:
         for name in ("criteria_matcher", "evidence_binder"):
-            _require(getattr(self, name) >= 0, f"{prefix}.{name}", getattr(self, name), ">= 0")
-        _require(
+            require(getattr(self, name) >= 0, f"{prefix}.{name}", getattr(self, name), ">= 0")
+        require(
             self.criteria_matcher + self.evidence_binder > 0,
             f"{prefix}",
             dataclasses.asdict(self),
@@ -47,15 +44,15 @@ class ModelConfig:
     pooling: str = "mean"
 
     def validate(self, prefix: str) -> None:
-        _require(bool(self.model_id.strip()), f"{prefix}.model_id", self.model_id, "a non-empty id")
-        _require(self.pooling in POOLINGS, f"{prefix}.pooling", self.pooling, POOLINGS)
-        _require(
+        require(bool(self.model_id.strip()), f"{prefix}.model_id", self.model_id, "a non-empty id")
+        require(self.pooling in POOLINGS, f"{prefix}.pooling", self.pooling, POOLINGS)
+        require(
             1 <= self.num_criteria_classes <= 9,
             f"{prefix}.num_criteria_classes",
             self.num_criteria_classes,
             "1..9 (the DSM-5 criteria, in their fixed order)",
         )
-        _require(0.0 <= self.dropout < 1.0, f"{prefix}.dropout", self.dropout, "0 <= dropout < 1")
+        require(0.0 <= self.dropout < 1.0, f"{prefix}.dropout", self.dropout, "0 <= dropout < 1")
 
 
 @dataclass(frozen=True)
@@ -66,7 +63,7 @@ class SplitNames:
 
     def validate(self, prefix: str) -> None:
         names = [self.train, self.validation, self.test]
-        _require(len(set(names)) == 3, prefix, names, "three distinct split names")
+        require(len(set(names)) == 3, prefix, names, "three distinct split names")
 
 
 @dataclass(frozen=True)
@@ -84,30 +81,28 @@ class DatasetConfig:
     cache_dir: str | None = None
 
     def validate(self, prefix: str) -> None:
-        _require(
-            bool(self.dataset_id.strip()), f"{prefix}.dataset_id", self.dataset_id, "non-empty"
-        )
+        require(bool(self.dataset_id.strip()), f"{prefix}.dataset_id", self.dataset_id, "non-empty")
         ratios = self.split_ratios
-        _require(
+        require(
             len(ratios) == 3 and all(r > 0 for r in ratios) and abs(sum(ratios) - 1.0) < 1e-6,
             f"{prefix}.split_ratios",
             ratios,
             "three positive fractions (train, validation, test) summing to 1",
         )
-        _require(64 <= self.max_length <= 8192, f"{prefix}.max_length", self.max_length, "64..8192")
-        _require(
+        require(64 <= self.max_length <= 8192, f"{prefix}.max_length", self.max_length, "64..8192")
+        require(
             0 <= self.doc_stride <= self.max_length // 2,
             f"{prefix}.doc_stride",
             self.doc_stride,
             f"0..{self.max_length // 2} (at most half of max_length)",
         )
-        _require(
+        require(
             0.0 < self.alignment_threshold <= 1.0,
             f"{prefix}.alignment_threshold",
             self.alignment_threshold,
             "0 < threshold <= 1",
         )
-        _require(
+        require(
             10 <= self.synthetic_num_posts <= 100_000,
             f"{prefix}.synthetic_num_posts",
             self.synthetic_num_posts,
@@ -115,7 +110,7 @@ class DatasetConfig:
         )
         for name in ("synthetic_seed", "split_seed"):
             value = getattr(self, name)
-            _require(0 <= value < 2**32, f"{prefix}.{name}", value, "0..2**32-1")
+            require(0 <= value < 2**32, f"{prefix}.{name}", value, "0..2**32-1")
 
 
 @dataclass(frozen=True)
@@ -140,45 +135,39 @@ class TrainerConfig:
     ddp_timeout_sec: float = 600.0  # under torchrun: a collective waiting longer fails the job
 
     def validate(self, prefix: str) -> None:
-        from dataaug_multi_both.training.metrics import resolve_metric_name
-
-        _require(
-            1 <= self.max_epochs <= 10_000, f"{prefix}.max_epochs", self.max_epochs, "1..10000"
-        )
-        _require(1 <= self.batch_size <= 4096, f"{prefix}.batch_size", self.batch_size, "1..4096")
-        _require(
+        require(1 <= self.max_epochs <= 10_000, f"{prefix}.max_epochs", self.max_epochs, "1..10000")
+        require(1 <= self.batch_size <= 4096, f"{prefix}.batch_size", self.batch_size, "1..4096")
+        require(
             1 <= self.eval_batch_size <= 4096,
             f"{prefix}.eval_batch_size",
             self.eval_batch_size,
             "1..4096",
         )
-        _require(
+        require(
             0.0 < self.learning_rate <= 1e6,
             f"{prefix}.learning_rate",
             self.learning_rate,
             "0 < lr <= 1e6",
         )
-        _require(
-            0.0 <= self.weight_decay < 1.0, f"{prefix}.weight_decay", self.weight_decay, "0..1"
-        )
-        _require(
+        require(0.0 <= self.weight_decay < 1.0, f"{prefix}.weight_decay", self.weight_decay, "0..1")
+        require(
             0.0 <= self.warmup_ratio < 1.0,
             f"{prefix}.warmup_ratio",
             self.warmup_ratio,
             "0 <= r < 1",
         )
-        _require(
+        require(
             self.max_grad_norm >= 0, f"{prefix}.max_grad_norm", self.max_grad_norm, ">= 0 (0 = off)"
         )
-        _require(
+        require(
             1 <= self.gradient_accumulation_steps <= 1024,
             f"{prefix}.gradient_accumulation_steps",
             self.gradient_accumulation_steps,
             "1..1024",
         )
-        _require(self.precision in PRECISIONS, f"{prefix}.precision", self.precision, PRECISIONS)
+        require(self.precision in PRECISIONS, f"{prefix}.precision", self.precision, PRECISIONS)
         threshold = self.decision_threshold
-        _require(
+        require(
             (
                 threshold in THRESHOLD_POLICIES
                 if isinstance(threshold, str)
@@ -188,31 +177,31 @@ class TrainerConfig:
             threshold,
             f"a number 0 < t < 1 (fixed), or {' or '.join(THRESHOLD_POLICIES)} (chosen on validation)",
         )
-        _require(
+        require(
             0 < self.positive_class_weight <= 100,
             f"{prefix}.positive_class_weight",
             self.positive_class_weight,
             "0 < w <= 100",
         )
-        _require(
+        require(
             1 <= self.max_answer_tokens <= 4096,
             f"{prefix}.max_answer_tokens",
             self.max_answer_tokens,
             "1..4096",
         )
-        _require(
+        require(
             self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
             f"{prefix}.device",
             self.device,
             "auto, cpu, cuda or cuda:N",
         )
-        _require(
+        require(
             self.num_threads is None or self.num_threads >= 1,
             f"{prefix}.num_threads",
             self.num_threads,
             "null or >= 1",
         )
-        _require(
+        require(
             1 <= self.ddp_timeout_sec <= 86_400,
             f"{prefix}.ddp_timeout_sec",
             self.ddp_timeout_sec,
@@ -232,30 +221,30 @@ class RetentionConfig:
     best_dtype: str = "float32"
 
     def validate(self, prefix: str) -> None:
-        _require(
+        require(
             self.best_dtype in BEST_DTYPES, f"{prefix}.best_dtype", self.best_dtype, BEST_DTYPES
         )
-        _require(self.keep_last_n >= 1, f"{prefix}.keep_last_n", self.keep_last_n, ">= 1")
-        _require(self.keep_best_k >= 0, f"{prefix}.keep_best_k", self.keep_best_k, ">= 0")
-        _require(
+        require(self.keep_last_n >= 1, f"{prefix}.keep_last_n", self.keep_last_n, ">= 1")
+        require(self.keep_best_k >= 0, f"{prefix}.keep_best_k", self.keep_best_k, ">= 0")
+        require(
             self.keep_best_k <= self.keep_best_k_max,
             f"{prefix}.keep_best_k",
             self.keep_best_k,
             f"<= retention.keep_best_k_max ({self.keep_best_k_max})",
         )
-        _require(
+        require(
             self.max_total_size_gb > 0,
             f"{prefix}.max_total_size_gb",
             self.max_total_size_gb,
             "> 0",
         )
-        _require(
+        require(
             self.min_interval_epochs >= 1,
             f"{prefix}.min_interval_epochs",
             self.min_interval_epochs,
             ">= 1",
         )
-        _require(
+        require(
             0.0 <= self.disk_space_threshold_percent < 100.0,
             f"{prefix}.disk_space_threshold_percent",
             self.disk_space_threshold_percent,
@@ -277,42 +266,42 @@ class TrackingConfig:
     log_checkpoints: bool = False
 
     def validate(self, prefix: str) -> None:
-        _require(
+        require(
             self.backend in TRACKING_BACKENDS, f"{prefix}.backend", self.backend, TRACKING_BACKENDS
         )
-        _require(0 <= self.max_retries <= 20, f"{prefix}.max_retries", self.max_retries, "0..20")
-        _require(
+        require(0 <= self.max_retries <= 20, f"{prefix}.max_retries", self.max_retries, "0..20")
+        require(
             0 < self.retry_backoff_sec <= 60,
             f"{prefix}.retry_backoff_sec",
             self.retry_backoff_sec,
             "0 < s <= 60",
         )
-        _require(
+        require(
             0 <= self.max_retry_wait_sec <= 3600,
             f"{prefix}.max_retry_wait_sec",
             self.max_retry_wait_sec,
             "0..3600",
         )
-        _require(
+        require(
             1 <= self.request_timeout_sec <= 600,
             f"{prefix}.request_timeout_sec",
             self.request_timeout_sec,
             "1..600",
         )
-        _require(
+        require(
             bool(self.vault_addr) == bool(self.vault_token_path),
             f"{prefix}.vault_token_path",
             self.vault_token_path,
             "set together with tracking.vault_addr (both or neither)",
         )
         uri = self.mlflow_tracking_uri
-        _require(
+        require(
             uri == "" or uri.startswith(("http://", "https://", "sqlite:///", "file:")),
             f"{prefix}.mlflow_tracking_uri",
             uri,
             "empty (local store), http(s)://host:port, sqlite:///path or file:path",
         )
-        _require(
+        require(
             bool(self.experiment_name.strip()),
             f"{prefix}.experiment_name",
             self.experiment_name,
@@ -330,7 +319,7 @@ class SeedsConfig:
     def validate(self, prefix: str) -> None:
         for name in ("python", "numpy", "torch", "torch_cuda"):
             value = getattr(self, name)
-            _require(
+            require(
                 value is None or 0 <= value < 2**32,
                 f"{prefix}.{name}",
                 value,
@@ -354,7 +343,7 @@ class OutputConfig:
 
     def validate(self, prefix: str) -> None:
         tid = self.trial_id
-        _require(
+        require(
             tid is None or (tid.replace("-", "").replace("_", "").isalnum() and len(tid) <= 80),
             f"{prefix}.trial_id",
             tid,
@@ -381,7 +370,7 @@ class AugmentationConfig:
     def validate(self, prefix: str) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            _require(0.0 <= value <= 1.0, f"{prefix}.{f.name}", value, "0..1")
+            require(0.0 <= value <= 1.0, f"{prefix}.{f.name}", value, "0..1")
 
     @property
     def enabled(self) -> bool:
@@ -401,94 +390,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        config = _build(cls, data, prefix="")
+        config = build(cls, data, prefix="")
         for section in dataclasses.fields(cls):
-            _validate_tree(getattr(config, section.name), section.name)
+            validate_tree(getattr(config, section.name), section.name)
         return config
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def _validate_tree(node: Any, prefix: str) -> None:
-    for f in dataclasses.fields(node):
-        child = getattr(node, f.name)
-        if dataclasses.is_dataclass(child):
-            _validate_tree(child, f"{prefix}.{f.name}")
-    node.validate(prefix)
-
-
-def _require(ok: bool, key: str, value: Any, allowed: Any) -> None:
-    if not ok:
-        raise ConfigError(f"invalid value for {key}: {value!r} (allowed: {_allowed_text(allowed)})")
-
-
-def _allowed_text(allowed: Any) -> str:
-    if isinstance(allowed, tuple | list):
-        return ", ".join(str(a) for a in allowed)
-    return str(allowed)
-
-
-def _build(cls: type, data: Any, prefix: str) -> Any:
-    """Build dataclass `cls` from a mapping, checking key names and value types."""
-    where = prefix or "the configuration"
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}: {data!r}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        names = ", ".join(f"{prefix}.{k}".lstrip(".") for k in unknown)
-        raise ConfigError(
-            f"unknown configuration key(s): {names} (known under {where}: {', '.join(sorted(known))})"
-        )
-    values = {}
-    for name, raw in data.items():
-        key = f"{prefix}.{name}".lstrip(".")
-        values[name] = _coerce(hints[name], raw, key)
-    return cls(**values)
-
-
-def _coerce(hint: Any, raw: Any, key: str) -> Any:
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return _build(hint, raw, key)
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if raw is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        for option in inner[:-1]:  # the first type that takes the value
-            try:
-                return _coerce(option, raw, key)
-            except ConfigError:
-                continue
-        try:
-            return _coerce(inner[-1], raw, key)
-        except ConfigError:
-            if len(inner) == 1:
-                raise
-            allowed = " or ".join(_type_name(a) for a in inner)
-            raise ConfigError(f"invalid value for {key}: {raw!r} (allowed: {allowed})") from None
-    if origin is list:
-        if not isinstance(raw, list | tuple):
-            raise ConfigError(f"invalid value for {key}: {raw!r} (allowed: a list)")
-        return [_coerce(args[0], item, key) for item in raw]
-    if hint is bool:
-        if isinstance(raw, bool):
-            return raw
-    elif hint is int:
-        if isinstance(raw, int) and not isinstance(raw, bool):
-            return raw
-    elif hint is float:
-        if isinstance(raw, int | float) and not isinstance(raw, bool):
-            return float(raw)
-    elif hint is str and isinstance(raw, str):
-        return raw
-    raise ConfigError(f"invalid value for {key}: {raw!r} (allowed: {_type_name(hint)})")
-
-
-def _type_name(hint: Any) -> str:
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
-        hint, str(hint)
-    )

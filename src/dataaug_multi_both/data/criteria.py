@@ -81,9 +81,3 @@ CRITERION_PARAPHRASES: dict[str, tuple[str, ...]] = {
 def criteria_for(num_classes: int) -> tuple[str, ...]:
     """The first `num_classes` symptoms, in model order."""
     return SYMPTOMS[:num_classes]
-
-
-def is_per_criterion(metric_name: str) -> bool:
-    """`.../f1_SLEEP_ISSUES`, `.../threshold_FATIGUE`: a metric with one value per criterion
-    (kept in logs and MLflow, left out of summary tables)."""
-    return any(metric_name.endswith(f"_{symptom}") for symptom in SYMPTOMS)

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dataaug_multi_both.config.compose import apply_values, compose_dict, resolve_config_path
-from dataaug_multi_both.config.schema import TrainConfig, _build, _require
+from dataaug_multi_both.config.schema import TrainConfig
+from dataaug_multi_both.config.validation import build, require
 from dataaug_multi_both.errors import ConfigError
 from dataaug_multi_both.hpo.search_space import ParamSpec, parse_search_space
-from dataaug_multi_both.training.metrics import resolve_metric_name
+from dataaug_multi_both.metric_names import resolve_metric_name
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class SamplerConfig:
     seed: int | None = 42
 
     def validate(self, prefix: str) -> None:
-        _require(
+        require(
             self.type.endswith("Sampler"),
             f"{prefix}.type",
             self.type,
@@ -38,13 +39,13 @@ class PrunerConfig:
     n_warmup_steps: int = 1
 
     def validate(self, prefix: str) -> None:
-        _require(
+        require(
             self.type.endswith("Pruner"), f"{prefix}.type", self.type, "an Optuna pruner class name"
         )
-        _require(
+        require(
             self.n_startup_trials >= 0, f"{prefix}.n_startup_trials", self.n_startup_trials, ">= 0"
         )
-        _require(self.n_warmup_steps >= 0, f"{prefix}.n_warmup_steps", self.n_warmup_steps, ">= 0")
+        require(self.n_warmup_steps >= 0, f"{prefix}.n_warmup_steps", self.n_warmup_steps, ">= 0")
 
 
 @dataclass(frozen=True)
@@ -62,34 +63,34 @@ class StudyConfig:
     connection_retry_sec: float = 60.0  # bounded wait for the storage to come back
 
     def validate(self, prefix: str) -> None:
-        _require(
+        require(
             1 <= self.num_trials <= 1_000_000, f"{prefix}.num_trials", self.num_trials, "1..1000000"
         )
-        _require(
+        require(
             self.direction == "maximize",
             f"{prefix}.direction",
             self.direction,
             "maximize only (every optimization metric is higher-is-better)",
         )
-        _require(
+        require(
             self.keep_top_k_trials >= 1,
             f"{prefix}.keep_top_k_trials",
             self.keep_top_k_trials,
             ">= 1",
         )
-        _require(
+        require(
             self.heartbeat_interval >= 1,
             f"{prefix}.heartbeat_interval",
             self.heartbeat_interval,
             ">= 1",
         )
-        _require(
+        require(
             self.grace_period > self.heartbeat_interval,
             f"{prefix}.grace_period",
             self.grace_period,
             f"> study.heartbeat_interval ({self.heartbeat_interval})",
         )
-        _require(
+        require(
             0 <= self.connection_retry_sec <= 3600,
             f"{prefix}.connection_retry_sec",
             self.connection_retry_sec,
@@ -126,7 +127,7 @@ def load_hpo_config(
     search_raw = data.pop("search_space", None)
     if search_raw is None:
         raise ConfigError("the HPO config has no search_space section")
-    study = _build(StudyConfig, study_raw, "study")
+    study = build(StudyConfig, study_raw, "study")
     for node, prefix in (
         (study.sampler, "study.sampler"),
         (study.pruner, "study.pruner"),

@@ -11,15 +11,11 @@ import numpy as np
 
 from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.hpo.evaluation_plots import write_evaluation_plots
+from dataaug_multi_both.metric_names import HEADLINE_METRICS, METRIC_SUBSETS
 from dataaug_multi_both.training.baselines import BASELINES, baseline_arrays, positive_rates
 from dataaug_multi_both.training.curves import precision_recall, reliability_bins
 from dataaug_multi_both.training.evaluation import EvaluationResult
-from dataaug_multi_both.training.metrics import (
-    HEADLINE_METRICS,
-    METRIC_SUBSETS,
-    missing_metric_notes,
-    split_metrics,
-)
+from dataaug_multi_both.training.metrics import missing_metric_notes, split_metrics
 from dataaug_multi_both.training.uncertainty import bootstrap_intervals
 
 PLOTS = ("precision_recall", "reliability")

@@ -60,6 +60,7 @@ from dataaug_multi_both.hpo.trials import (
     study_retention_plan,
     trial_views,
 )
+from dataaug_multi_both.metric_names import short_metric_title
 from dataaug_multi_both.training.baselines import baseline_scores
 from dataaug_multi_both.training.distributed import (
     SINGLE,
@@ -67,7 +68,6 @@ from dataaug_multi_both.training.distributed import (
     process_group,
     torch_device,
 )
-from dataaug_multi_both.training.metrics import short_metric_title
 from dataaug_multi_both.training.run_log import RunLog
 
 

@@ -23,7 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from dataaug_multi_both.training.metrics import is_per_criterion
+from dataaug_multi_both.metric_names import is_per_criterion
 
 
 class EpochProgress:

@@ -33,6 +33,7 @@ from dataaug_multi_both.config.schema import ModelConfig, TrainConfig, TrainerCo
 from dataaug_multi_both.data.pipeline import PreparedData, prepare_data
 from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
 from dataaug_multi_both.errors import Interrupted, TrackingError, TrainingError
+from dataaug_multi_both.metric_names import resolve_metric_name
 from dataaug_multi_both.model.encoder import load_encoder, load_tokenizer, resolve_model_id
 from dataaug_multi_both.model.heads import DualHeadModel
 from dataaug_multi_both.training.baselines import baseline_scores
@@ -47,11 +48,7 @@ from dataaug_multi_both.training.distributed import (
 from dataaug_multi_both.training.inference import predict
 from dataaug_multi_both.training.interrupt import StopRequest
 from dataaug_multi_both.training.loop import Optimisation, train_epoch
-from dataaug_multi_both.training.metrics import (
-    missing_metric_notes,
-    resolve_metric_name,
-    split_metrics,
-)
+from dataaug_multi_both.training.metrics import missing_metric_notes, split_metrics
 from dataaug_multi_both.training.progress import metrics_table
 from dataaug_multi_both.training.reporting import TrackingBridge, TrackingContext
 from dataaug_multi_both.training.run_log import NullRunLog, RunLog

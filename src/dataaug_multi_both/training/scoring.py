@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dataaug_multi_both.data.pairs import PairSet
+from dataaug_multi_both.metric_names import SPAN_METRICS
 from dataaug_multi_both.training.metrics import SplitArrays
-from dataaug_multi_both.training.span_metrics import SPAN_METRICS, Span, span_scores
+from dataaug_multi_both.training.span_metrics import Span, span_scores
 
 if TYPE_CHECKING:  # inference needs torch; this module does not
     from dataaug_multi_both.training.inference import PairPredictions

@@ -17,8 +17,9 @@ import string
 from collections import Counter
 from collections.abc import Sequence
 
+from dataaug_multi_both.metric_names import SPAN_METRICS
+
 Span = tuple[int, int]
-SPAN_METRICS = ("exact_match", "char_precision", "char_recall", "char_f1", "token_f1")
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = str.maketrans("", "", string.punctuation + "\u2018\u2019\u201c\u201d")

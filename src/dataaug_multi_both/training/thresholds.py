@@ -19,10 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from dataaug_multi_both.config.schema import THRESHOLD_POLICIES
+
 FIXED = "fixed"
 TUNED = "tuned"
 TUNED_PER_CRITERION = "tuned_per_criterion"
-TUNED_POLICIES = (TUNED, TUNED_PER_CRITERION)
+TUNED_POLICIES = THRESHOLD_POLICIES  # the schema's names: tuned, tuned_per_criterion
 SOURCES = {FIXED: "config", TUNED: "validation", TUNED_PER_CRITERION: "validation"}
 MAX_CANDIDATES = 1024  # more distinct probabilities than this: their quantiles
 

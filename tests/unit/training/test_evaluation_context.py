@@ -10,11 +10,11 @@ from sklearn import metrics as skm
 from dataaug_multi_both.data.criteria import SYMPTOMS
 from dataaug_multi_both.data.pairs import build_pairs
 from dataaug_multi_both.data.tables import ANNOTATION_COLUMNS, normalise_tables
+from dataaug_multi_both.metric_names import HEADLINE_METRICS, SPAN_METRICS
 from dataaug_multi_both.training.baselines import baseline_arrays, positive_rates
 from dataaug_multi_both.training.curves import precision_recall, reliability_bins
-from dataaug_multi_both.training.metrics import HEADLINE_METRICS, SplitArrays, split_metrics
+from dataaug_multi_both.training.metrics import SplitArrays, split_metrics
 from dataaug_multi_both.training.scoring import arrays_for
-from dataaug_multi_both.training.span_metrics import SPAN_METRICS
 from dataaug_multi_both.training.uncertainty import bootstrap_intervals, resample_weights
 
 TEXT = "I can't sleep at all. The weather is nice. I feel worthless and guilty."

@@ -9,23 +9,21 @@ import pytest
 from sklearn import metrics as skm
 
 from dataaug_multi_both.errors import ConfigError
-from dataaug_multi_both.training.metrics import (
+from dataaug_multi_both.metric_names import (
     OPTIMIZABLE_METRICS,
+    SPAN_METRICS,
+    resolve_metric_name,
+    short_metric_title,
+)
+from dataaug_multi_both.training.metrics import (
     SplitArrays,
     binary_auc,
     metric_values,
     missing_metric_notes,
-    resolve_metric_name,
-    short_metric_title,
     split_details,
     split_metrics,
 )
-from dataaug_multi_both.training.span_metrics import (
-    SPAN_METRICS,
-    normalise_answer,
-    span_scores,
-    token_f1,
-)
+from dataaug_multi_both.training.span_metrics import normalise_answer, span_scores, token_f1
 
 
 def logit(p: np.ndarray) -> np.ndarray:

@@ -1,0 +1,96 @@
+"""Building typed config dataclasses from plain mappings, and their validation helpers:
+unknown keys, wrong types and out-of-range values are a `ConfigError` naming the key, the
+value and what is allowed. Used by the training schema and the HPO config alike."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any
+
+from dataaug_multi_both.errors import ConfigError
+
+
+def validate_tree(node: Any, prefix: str) -> None:
+    for f in dataclasses.fields(node):
+        child = getattr(node, f.name)
+        if dataclasses.is_dataclass(child):
+            validate_tree(child, f"{prefix}.{f.name}")
+    node.validate(prefix)
+
+
+def require(ok: bool, key: str, value: Any, allowed: Any) -> None:
+    if not ok:
+        raise ConfigError(f"invalid value for {key}: {value!r} (allowed: {_allowed_text(allowed)})")
+
+
+def _allowed_text(allowed: Any) -> str:
+    if isinstance(allowed, tuple | list):
+        return ", ".join(str(a) for a in allowed)
+    return str(allowed)
+
+
+def build(cls: type, data: Any, prefix: str) -> Any:
+    """Build dataclass `cls` from a mapping, checking key names and value types."""
+    where = prefix or "the configuration"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}: {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        names = ", ".join(f"{prefix}.{k}".lstrip(".") for k in unknown)
+        raise ConfigError(
+            f"unknown configuration key(s): {names} (known under {where}: {', '.join(sorted(known))})"
+        )
+    values = {}
+    for name, raw in data.items():
+        key = f"{prefix}.{name}".lstrip(".")
+        values[name] = _coerce(hints[name], raw, key)
+    return cls(**values)
+
+
+def _coerce(hint: Any, raw: Any, key: str) -> Any:
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return build(hint, raw, key)
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if raw is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        for option in inner[:-1]:  # the first type that takes the value
+            try:
+                return _coerce(option, raw, key)
+            except ConfigError:
+                continue
+        try:
+            return _coerce(inner[-1], raw, key)
+        except ConfigError:
+            if len(inner) == 1:
+                raise
+            allowed = " or ".join(_type_name(a) for a in inner)
+            raise ConfigError(f"invalid value for {key}: {raw!r} (allowed: {allowed})") from None
+    if origin is list:
+        if not isinstance(raw, list | tuple):
+            raise ConfigError(f"invalid value for {key}: {raw!r} (allowed: a list)")
+        return [_coerce(args[0], item, key) for item in raw]
+    if hint is bool:
+        if isinstance(raw, bool):
+            return raw
+    elif hint is int:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+    elif hint is float:
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            return float(raw)
+    elif hint is str and isinstance(raw, str):
+        return raw
+    raise ConfigError(f"invalid value for {key}: {raw!r} (allowed: {_type_name(hint)})")
+
+
+def _type_name(hint: Any) -> str:
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
+        hint, str(hint)
+    )
