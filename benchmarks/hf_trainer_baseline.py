@@ -33,10 +33,14 @@ import torch
 
 from dataaug_multi_both.config.compose import load_train_config
 from dataaug_multi_both.data.pipeline import PreparedData, prepare_data
-from dataaug_multi_both.model.encoder import load_encoder, load_tokenizer, resolve_model_id
+from dataaug_multi_both.model.encoder import (
+    load_encoder,
+    load_tokenizer,
+    quiet_hugging_face,
+    resolve_model_id,
+)
 from dataaug_multi_both.model.heads import DualHeadModel
 from dataaug_multi_both.model.losses import dual_head_loss
-from dataaug_multi_both.training.recipe import quiet_hugging_face
 
 TARGETS = ("label", "start", "end", "span_weight")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -23,6 +22,7 @@ from dataaug_multi_both.checkpointing.format import DECISION_THRESHOLD, KIND, sl
 from dataaug_multi_both.checkpointing.manifest import CheckpointManifest, CheckpointRecord
 from dataaug_multi_both.checkpointing.policy import WEIGHTS_ONLY
 from dataaug_multi_both.errors import StorageError
+from dataaug_multi_both.stamps import utc_timestamp
 
 _CHUNK = 1 << 20
 
@@ -137,7 +137,7 @@ class CheckpointStore:
             kind=kind,
             size_bytes=size,
             sha256=sha256,
-            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            created=utc_timestamp(),
             decision_threshold=decision_threshold,
         )
         self.manifest.add(record)

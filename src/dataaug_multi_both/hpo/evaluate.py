@@ -31,6 +31,7 @@ from dataaug_multi_both.errors import (
 from dataaug_multi_both.hpo.storage import resolve_storage_url
 from dataaug_multi_both.hpo.study import STUDY_FILE, StudyRecord
 from dataaug_multi_both.hpo.trials import best_trial
+from dataaug_multi_both.stamps import utc_timestamp
 from dataaug_multi_both.training.distributed import (
     SINGLE,
     Distributed,
@@ -180,7 +181,7 @@ def evaluate_study(
         "decision_threshold": result.threshold.uniform_value(),  # null: one per criterion
         **report_context(result, config),
         "software": software_versions(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "created": utc_timestamp(),
         "duration_sec": round(time.monotonic() - started, 2),
     }
     if dist.is_main:

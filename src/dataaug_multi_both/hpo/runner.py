@@ -61,6 +61,7 @@ from dataaug_multi_both.hpo.trials import (
     trial_views,
 )
 from dataaug_multi_both.metric_names import short_metric_title
+from dataaug_multi_both.stamps import utc_timestamp
 from dataaug_multi_both.training.baselines import baseline_scores
 from dataaug_multi_both.training.distributed import (
     SINGLE,
@@ -277,7 +278,7 @@ class StudyRunner:
         return StudyRecord(
             study_id=self.study_id,
             name=self.name,
-            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            created=utc_timestamp(),
             storage=redact_url(self.url),
             requested_trials=cfg.num_trials,
             optimization_metric=cfg.optimization_metric,

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import secrets
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,13 +17,14 @@ from dataaug_multi_both.checkpointing.atomic import atomic_write_text
 from dataaug_multi_both.errors import ConfigError, StudyStorageError
 from dataaug_multi_both.hpo.config import PrunerConfig, SamplerConfig
 from dataaug_multi_both.hpo.search_space import ParamSpec
+from dataaug_multi_both.stamps import new_run_id, utc_timestamp
 
 STUDY_FILE = "study.json"
 PREFIX = "study_"
 
 
 def new_study_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+    return new_run_id()
 
 
 @dataclass
@@ -49,7 +48,7 @@ class StudyRecord:
     updated: str = ""
 
     def write(self, study_dir: Path) -> None:
-        self.updated = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.updated = utc_timestamp()
         atomic_write_text(study_dir / STUDY_FILE, json.dumps(asdict(self), indent=1))
 
     @classmethod

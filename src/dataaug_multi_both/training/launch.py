@@ -1,0 +1,88 @@
+"""Starting a training run: one process, or this process's part of a torchrun job, with the
+automatic resume after an elastic restart; the recipe's lifecycle in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from dataaug_multi_both.checkpointing.atomic import atomic_write_text
+from dataaug_multi_both.checkpointing.manifest import CheckpointManifest
+from dataaug_multi_both.checkpointing.policy import RESUME
+from dataaug_multi_both.config.schema import TrainConfig
+from dataaug_multi_both.errors import Interrupted, TrackingError
+from dataaug_multi_both.stamps import new_run_id
+from dataaug_multi_both.training.distributed import (
+    elastic_restart_count,
+    elastic_run_id,
+    process_group,
+    torch_device,
+)
+from dataaug_multi_both.training.recipe import RunOptions, TrainingRecipe, TrainingResult
+
+
+def run_training(config: TrainConfig, options: RunOptions) -> TrainingResult:
+    """One training run; under torchrun, this process's part of the data-parallel job."""
+    device = torch_device(config.trainer.device)
+    with process_group(options.dist, device, config.trainer.ddp_timeout_sec):
+        options = _elastic_resume(config, options)
+        return _run(config, options)
+
+
+def _elastic_resume(config: TrainConfig, options: RunOptions) -> RunOptions:
+    """After torchrun restarted a failed job (`--max-restarts`), continue from the latest
+    resume checkpoint of the trial the first attempt started."""
+    run_id = elastic_run_id()
+    if (
+        not options.dist.enabled
+        or not options.elastic
+        or run_id is None
+        or options.resume_from is not None
+    ):
+        return options
+    marker = Path(config.output.experiments_dir).resolve() / f".torchrun-{run_id}.json"
+    if elastic_restart_count() == 0:
+        trial_id = options.dist.broadcast(config.output.trial_id or new_run_id())
+        if options.dist.is_main:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(marker, json.dumps({"trial_id": trial_id}))
+        options.dist.barrier()
+        return dataclasses.replace(options, elastic_trial_id=trial_id)
+    trial_id = json.loads(marker.read_text())["trial_id"] if marker.is_file() else None
+    if trial_id is None:
+        return options
+    checkpoints = marker.parent / f"trial_{trial_id}" / "checkpoints"
+    latest = latest_resume_in(checkpoints) if checkpoints.is_dir() else None
+    if latest is None:
+        return dataclasses.replace(options, elastic_trial_id=trial_id)
+    options.console.print(f"torchrun restart: resuming from {latest}", highlight=False)
+    return dataclasses.replace(options, resume_from=latest)
+
+
+def latest_resume_in(checkpoint_dir: Path) -> Path | None:
+    manifest = CheckpointManifest.read(checkpoint_dir)
+    if manifest is None:
+        return None
+    resume = [r for r in manifest.retained() if r.kind == RESUME]
+    latest = max(resume, key=lambda r: r.epoch, default=None)
+    return checkpoint_dir / latest.file if latest else None
+
+
+def _run(config: TrainConfig, options: RunOptions) -> TrainingResult:
+    recipe = TrainingRecipe(config, options)
+    recipe.setup()
+    try:
+        result = recipe.train()
+        recipe.finish_tracking()
+        return result
+    except Interrupted:
+        recipe.tracking.abandon("KILLED")
+        raise
+    except TrackingError:
+        raise
+    except BaseException:
+        recipe.tracking.abandon("FAILED")
+        raise
+    finally:
+        recipe.cleanup()
