@@ -22,18 +22,19 @@ from dataaug_multi_both.errors import TrainingError
 from dataaug_multi_both.model.losses import dual_head_loss
 from dataaug_multi_both.training.distributed import SINGLE, Distributed
 from dataaug_multi_both.training.progress import epoch_progress
+from dataaug_multi_both.training.run_state import TrainingProgress
 from dataaug_multi_both.training.seeding import epoch_generator
 
 
 @dataclass
 class Optimisation:
-    """What one optimizer step touches; `global_step` counts the steps taken."""
+    """What one optimizer step touches; each step is counted in `progress.global_step`."""
 
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
-    global_step: int = 0
+    progress: TrainingProgress
 
     def step(self, max_grad_norm: float) -> None:
         if max_grad_norm > 0:
@@ -43,7 +44,7 @@ class Optimisation:
         self.scaler.update()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self.global_step += 1
+        self.progress.global_step += 1
 
     def require_finite(self, loss: torch.Tensor, epoch: int, dist: Distributed = SINGLE) -> None:
         """Stop on a NaN/inf loss; under torchrun every rank stops if one rank's loss is not
@@ -51,7 +52,7 @@ class Optimisation:
         if dist.any(not bool(torch.isfinite(loss))):
             lr = self.scheduler.get_last_lr()[0]
             raise TrainingError(
-                f"non-finite loss ({float(loss)}) at epoch {epoch}, step {self.global_step + 1}: "
+                f"non-finite loss ({float(loss)}) at epoch {epoch}, step {self.progress.global_step + 1}: "
                 f"training diverged (learning rate {lr:.3g}); lower trainer.learning_rate"
             )
 
@@ -105,27 +106,34 @@ class EpochStats:
         }
 
 
+@dataclass(frozen=True)
+class EpochContext:
+    """Everything an epoch needs besides its data and its number."""
+
+    opt: Optimisation
+    trainer: TrainerConfig
+    weights: TaskWeights
+    seed: int  # the data order of epoch e is a pure function of (seed, e)
+    device: torch.device
+    autocast: Callable[[], contextlib.AbstractContextManager[Any]]
+    before_step: Callable[[], None]  # runs before every batch; may raise to stop
+    console: Console
+    verbose: bool = True
+    dist: Distributed = SINGLE
+
+
 def train_epoch(
-    opt: Optimisation,
-    data: PreparedData,
-    trainer: TrainerConfig,
-    weights: TaskWeights,
-    seed: int,
-    epoch: int,
-    device: torch.device,
-    autocast: Callable[[], contextlib.AbstractContextManager[Any]],
-    before_step: Callable[[], None],
-    console: Console,
-    verbose: bool = True,
-    dist: Distributed = SINGLE,
+    context: EpochContext, data: PreparedData, epoch: int
 ) -> tuple[dict[str, float], EpochStats]:
-    """Train one epoch; `before_step` runs before every batch (it may raise to stop)."""
+    """Train one epoch; `context.before_step` runs before every batch (it may raise to stop)."""
+    c = context
+    opt, trainer, dist = c.opt, c.trainer, c.dist
     table = data.tables["train"]
     batches = dist.shard(
         epoch_batches(
             table.length,
             trainer.batch_size * dist.world_size,
-            seed,
+            c.seed,
             epoch,
             trainer.group_by_length,
         )
@@ -137,20 +145,20 @@ def train_epoch(
     opt.model.train()
     opt.optimizer.zero_grad(set_to_none=True)
     description = f"epoch {epoch}/{trainer.max_epochs}"
-    with epoch_progress(console, description, len(batches), plain_lines=verbose) as bar:
+    with epoch_progress(c.console, description, len(batches), plain_lines=c.verbose) as bar:
         for index, rows in enumerate(batches):
-            before_step()
-            batch = {k: v.to(device) for k, v in data.builder.batch(table, rows).items()}
+            c.before_step()
+            batch = {k: v.to(c.device) for k, v in data.builder.batch(table, rows).items()}
             stats.tokens += int(table.length[rows].sum())
             stats.padded_tokens += batch["input_ids"].numel()
-            targets = {k: v.to(device) for k, v in data.builder.targets(table, rows).items()}
-            with autocast():
+            targets = {k: v.to(c.device) for k, v in data.builder.targets(table, rows).items()}
+            with c.autocast():
                 output = opt.model(**batch)
             loss = dual_head_loss(
                 output,
                 targets,
-                weights.criteria_matcher,
-                weights.evidence_binder,
+                c.weights.criteria_matcher,
+                c.weights.evidence_binder,
                 trainer.positive_class_weight,
             )
             opt.require_finite(loss.total, epoch, dist)

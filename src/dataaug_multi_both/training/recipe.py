@@ -46,13 +46,14 @@ from dataaug_multi_both.training.distributed import (
     Distributed,
 )
 from dataaug_multi_both.training.interrupt import StopRequest
-from dataaug_multi_both.training.loop import Optimisation, train_epoch
+from dataaug_multi_both.training.loop import EpochContext, Optimisation, train_epoch
 from dataaug_multi_both.training.progress import metrics_table
 from dataaug_multi_both.training.reporting import TrackingBridge, TrackingContext
 from dataaug_multi_both.training.run_log import NullRunLog, RunLog
 from dataaug_multi_both.training.run_state import (
     EPOCH_EVENTS,
     ResumePoint,
+    TrainingProgress,
     reconcile_run_log,
     require_same_training_config,
     select_resume_checkpoint,
@@ -108,11 +109,9 @@ class TrainingRecipe:
         self.options = options
         self.console = options.console
         self.metric_name = resolve_metric_name(config.trainer.optimization_metric)
-        self.history: list[dict[str, Any]] = []
-        self.epoch = 0  # epochs finished
+        self.progress = TrainingProgress()  # epoch, step, history, trial id, MLflow run
         self.checkpointer: Checkpointer | None = None
         self.resume: ResumePoint | None = None
-        self.mlflow_run_id: str | None = None
         self._unsaved_state: dict[str, Any] | None = None  # last finished epoch, if not on disk
         self.writer = BackgroundWriter()  # checkpoints go to disk while the next epoch trains
         self.stop = StopRequest()
@@ -160,7 +159,10 @@ class TrainingRecipe:
             with _timed(seconds, "restore"):
                 self._restore(self.resume.payload)
         self.log.write(
-            "setup", epoch=self.epoch, seconds=seconds, feature_cache_hit=self.data.cache_hit
+            "setup",
+            epoch=self.progress.epoch,
+            seconds=seconds,
+            feature_cache_hit=self.data.cache_hit,
         )
 
     def _setup_runtime(self, trainer: TrainerConfig) -> None:
@@ -182,15 +184,16 @@ class TrainingRecipe:
 
     def _setup_run_dir(self) -> None:
         if self.resume is not None:  # the same trial directory and log continue
-            self.trial_id = str(self.resume.payload[ckpt.TRIAL_ID])
+            self.progress.load_state_dict(self.resume.payload)  # trial, epoch, step, run
             self.trial_dir = trial_dir_of(self.resume.path)
             default_checkpoints = self.resume.path.resolve().parent
         else:  # under torchrun every rank takes rank 0's id
-            self.trial_id = self.dist.broadcast(
+            self.progress.trial_id = self.dist.broadcast(
                 self.options.elastic_trial_id or self.config.output.trial_id or new_run_id()
             )
             self.trial_dir = (
-                Path(self.config.output.experiments_dir).resolve() / f"trial_{self.trial_id}"
+                Path(self.config.output.experiments_dir).resolve()
+                / f"trial_{self.progress.trial_id}"
             )
             default_checkpoints = self.trial_dir / "checkpoints"
         self.experiments_dir = self.trial_dir.parent
@@ -225,7 +228,7 @@ class TrainingRecipe:
         if self.options.dry_run or not self.dist.is_main:
             return
         store = CheckpointStore(
-            self.checkpoint_dir, self.trial_id, self.metric_name, self.trial_dir
+            self.checkpoint_dir, self.progress.trial_id, self.metric_name, self.trial_dir
         )
         for path in store.remove_stray_temp_files():
             self.log.write("checkpoint", action="removed_temp_file", file=path.name)
@@ -237,10 +240,12 @@ class TrainingRecipe:
         return Path(self.config.output.experiments_dir).resolve()
 
     def _setup_tracking(self) -> None:
-        run_id = self.resume.payload.get(ckpt.MLFLOW_RUN_ID) if self.resume else None
-        self.mlflow_run_id = self.tracking.start(run_id, self.trial_id, self.options.tracking)
-        if self.mlflow_run_id:
-            self._info(f"MLflow run {self.mlflow_run_id} at {self.tracking.uri}")
+        run_id = self.progress.mlflow_run_id  # the resumed run's, or None
+        self.progress.mlflow_run_id = self.tracking.start(
+            run_id, self.progress.trial_id, self.options.tracking
+        )
+        if self.progress.mlflow_run_id:
+            self._info(f"MLflow run {self.progress.mlflow_run_id} at {self.tracking.uri}")
 
     def _report_checkpoint(self, action: str, **fields: Any) -> None:
         epoch = fields.pop("epoch", None)
@@ -292,7 +297,9 @@ class TrainingRecipe:
             len(self.data.tables["train"]), trainer, self.dist.world_size
         )
         self.scheduler = build_scheduler(self.optimizer, self.steps_per_epoch, trainer)
-        self.opt = Optimisation(self.trained_model, self.optimizer, self.scheduler, self.scaler)
+        self.opt = Optimisation(
+            self.trained_model, self.optimizer, self.scheduler, self.scaler, self.progress
+        )
 
     # ------------------------------------------------------------ run state
     def _state(self, metrics: dict[str, Any], copy: bool) -> dict[str, Any]:
@@ -305,8 +312,7 @@ class TrainingRecipe:
         return {
             ckpt.FORMAT_VERSION: ckpt.CURRENT_FORMAT,
             ckpt.KIND: RESUME,
-            ckpt.EPOCH: self.epoch,
-            ckpt.GLOBAL_STEP: self.opt.global_step,
+            **self.progress.state_dict(),
             ckpt.MODEL: cpu(self.model.state_dict()),
             ckpt.MODEL_ARGS: {
                 "model_id": self.config.model.model_id,
@@ -317,11 +323,9 @@ class TrainingRecipe:
             ckpt.SCHEDULER: self.scheduler.state_dict(),
             ckpt.SCALER: self.scaler.state_dict(),
             ckpt.RNG: capture_rng_state(),
-            ckpt.MLFLOW_RUN_ID: self.mlflow_run_id,
             ckpt.CONFIG: self.config.to_dict(),
             ckpt.CONFIG_HASH: training_config_hash(self.config.to_dict()),
             ckpt.METRICS: dict(metrics),
-            ckpt.TRIAL_ID: self.trial_id,
             ckpt.TRIAL_DIR: str(self.trial_dir),
             ckpt.WEIGHTS_DTYPE: "float32",
             ckpt.DECISION_THRESHOLD: self.threshold.as_dict(self.data.pairs.criteria),
@@ -332,35 +336,33 @@ class TrainingRecipe:
         self.optimizer.load_state_dict(payload[ckpt.OPTIMIZER])
         self.scheduler.load_state_dict(payload[ckpt.SCHEDULER])
         self.scaler.load_state_dict(payload[ckpt.SCALER])
-        self.epoch = int(payload[ckpt.EPOCH])
-        self.opt.global_step = int(payload[ckpt.GLOBAL_STEP])
         restore_rng_state(payload[ckpt.RNG])
         manifest = self.checkpointer.store.manifest if self.checkpointer else None
         records = self.log.records()
         if manifest is not None:
-            records, replayed = reconcile_run_log(records, self.epoch, manifest)
+            records, replayed = reconcile_run_log(records, self.progress.epoch, manifest)
             self.log.rewrite(records)
         else:
             replayed = []
-        self.history = [
+        self.progress.history = [
             r["metrics"]
             for r in sorted(records, key=lambda r: r["epoch"] or 0)
             if r["event"] == "epoch_end"
         ]
         self.log.write(
             "resume",
-            epoch=self.epoch,
-            step=self.opt.global_step,
+            epoch=self.progress.epoch,
+            step=self.progress.global_step,
             checkpoint=str(self.resume.path if self.resume else ""),
             replayed_epochs=replayed,
         )
         self.console.print(
-            f"resumed from {self.resume.path if self.resume else ''} at epoch {self.epoch}"
+            f"resumed from {self.resume.path if self.resume else ''} at epoch {self.progress.epoch}"
             + (f"; replaying epoch(s) {', '.join(map(str, replayed))}" if replayed else "")
         )
-        sent = self.tracking.send_missing(self.history)
+        sent = self.tracking.send_missing(self.progress.history)
         if sent:
-            self.log.write("tracking_backfill", epoch=self.epoch, epochs=sent)
+            self.log.write("tracking_backfill", epoch=self.progress.epoch, epochs=sent)
             self.console.print(
                 f"sent epoch(s) {', '.join(map(str, sent))} that MLflow had not received"
             )
@@ -371,36 +373,25 @@ class TrainingRecipe:
         if self.resume is None:
             self.log.write(
                 "run_start",
-                epoch=self.epoch,
-                step=self.opt.global_step,
-                trial_id=self.trial_id,
+                epoch=self.progress.epoch,
+                step=self.progress.global_step,
+                trial_id=self.progress.trial_id,
                 model_id=self.config.model.model_id,
                 parameters=self.num_parameters,
                 device=str(self.device),
             )
         with StopRequest() as stop:
             self.stop = stop
-            while self.epoch < trainer.max_epochs:
+            while self.progress.epoch < trainer.max_epochs:
                 started = time.perf_counter()
-                epoch_data, augmented = self._epoch_data(self.epoch + 1)
+                epoch_data, augmented = self._epoch_data(self.progress.epoch + 1)
                 train_metrics, stats = train_epoch(
-                    self.opt,
-                    epoch_data,
-                    trainer,
-                    self.config.model.task_weights,
-                    self.config.seeds.torch or 0,
-                    self.epoch + 1,
-                    self.device,
-                    self._autocast,
-                    self._before_step,
-                    self.console,
-                    self.options.verbose,
-                    self.dist,
+                    self._epoch_context(), epoch_data, self.progress.epoch + 1
                 )
                 evaluated = time.perf_counter()
                 metrics = {**train_metrics, **augmented, **self._evaluate()}
                 eval_sec = time.perf_counter() - evaluated
-                self.epoch += 1
+                self.progress.epoch += 1
                 metrics["system/epoch_duration_sec"] = time.perf_counter() - started
                 metrics["system/disk_free_gb"] = shutil.disk_usage(self.trial_dir).free / 1e9
                 saving = time.perf_counter()
@@ -409,7 +400,7 @@ class TrainingRecipe:
                 checkpoint_sec = time.perf_counter() - saving
                 if size is not None:
                     metrics["system/checkpoint_size_mb"] = size / 1e6
-                self.history.append(metrics)
+                self.progress.history.append(metrics)
                 timing = {
                     **stats.as_dict(),
                     "eval_sec": round(eval_sec, 4),
@@ -417,22 +408,40 @@ class TrainingRecipe:
                 }
                 self.log.write(
                     "epoch_end",
-                    epoch=self.epoch,
-                    step=self.opt.global_step,
+                    epoch=self.progress.epoch,
+                    step=self.progress.global_step,
                     metrics=metrics,
                     decision_threshold=self.threshold.as_dict(self.data.pairs.criteria),
                     timing=timing,
                 )
                 self._show_epoch(metrics)
-                self.tracking.log_epoch(self.epoch, metrics, self._resume_hint)
+                self.tracking.log_epoch(self.progress.epoch, metrics, self._resume_hint)
                 if stop.requested:
                     self._stop_safely()
-                if self.options.on_epoch_end and self.options.on_epoch_end(self.epoch, metrics):
-                    self.log.write("stopped_early", epoch=self.epoch, step=self.opt.global_step)
+                if self.options.on_epoch_end and self.options.on_epoch_end(
+                    self.progress.epoch, metrics
+                ):
+                    self.log.write(
+                        "stopped_early", epoch=self.progress.epoch, step=self.progress.global_step
+                    )
                     self.writer.wait()
                     return self._result(stopped_early=True)
         self.writer.wait()
         return self._result()
+
+    def _epoch_context(self) -> EpochContext:
+        return EpochContext(
+            self.opt,
+            self.config.trainer,
+            self.config.model.task_weights,
+            self.config.seeds.torch or 0,
+            self.device,
+            self._autocast,
+            self._before_step,
+            self.console,
+            self.options.verbose,
+            self.dist,
+        )
 
     def _epoch_data(self, epoch: int) -> tuple[PreparedData, dict[str, float]]:
         """The training data of `epoch`: augmented afresh when `augmentation.*` asks for it
@@ -466,13 +475,15 @@ class TrainingRecipe:
         max_epochs = self.config.trainer.max_epochs
         if self.options.verbose:
             self.console.print(
-                metrics_table(self.epoch, max_epochs, metrics, self.metric_name, self._group_notes)
+                metrics_table(
+                    self.progress.epoch, max_epochs, metrics, self.metric_name, self._group_notes
+                )
             )
             return
         value = metrics.get(self.metric_name)
         shown = "n/a" if value is None or math.isnan(value) else f"{value:.4f}"
         self.console.print(
-            f"  trial {self.trial_id} epoch {self.epoch}/{max_epochs}: {self.metric_name} {shown} "
+            f"  trial {self.progress.trial_id} epoch {self.progress.epoch}/{max_epochs}: {self.metric_name} {shown} "
             f"(train loss {metrics['train/criteria_matcher/loss'] + metrics['train/evidence_binder/loss']:.4f}, "
             f"{metrics['system/epoch_duration_sec']:.0f}s)"
         )
@@ -487,16 +498,16 @@ class TrainingRecipe:
         self.writer.wait()
         checkpointer = self.checkpointer
         value = metrics.get(self.metric_name)
-        best = is_new_best(value, [h.get(self.metric_name) for h in self.history])
-        final = self.epoch == self.config.trainer.max_epochs
-        if not checkpointer.wants(self.epoch, best, final):
+        best = is_new_best(value, [h.get(self.metric_name) for h in self.progress.history])
+        final = self.progress.epoch == self.config.trainer.max_epochs
+        if not checkpointer.wants(self.progress.epoch, best, final):
             # not saved (min_interval_epochs > 1): keep a snapshot in memory so that an
             # interrupt can still write the last finished epoch
             self._unsaved_state = self._state(metrics, copy=True)
             return None
         self._unsaved_state = None
         data = serialize(self._state(metrics, copy=False))
-        epoch, step, saved_metrics = self.epoch, self.opt.global_step, dict(metrics)
+        epoch, step, saved_metrics = self.progress.epoch, self.progress.global_step, dict(metrics)
         threshold = self.threshold.as_dict(self.data.pairs.criteria)
         self.writer.submit(
             lambda: checkpointer.write_serialized(
@@ -523,9 +534,9 @@ class TrainingRecipe:
     def _resume_hint(self) -> str:
         latest = self.latest_resume_checkpoint()
         if latest is None:
-            return f"epoch {self.epoch} is in {self.log.path}; nothing to resume from (--dry-run)"
+            return f"epoch {self.progress.epoch} is in {self.log.path}; nothing to resume from (--dry-run)"
         return (
-            f"epoch {self.epoch} is saved; once the server is back, resume with: "
+            f"epoch {self.progress.epoch} is saved; once the server is back, resume with: "
             f"python -m dataaug_multi_both.cli.train --resume-from {latest}"
         )
 
@@ -538,25 +549,28 @@ class TrainingRecipe:
             raise Interrupted(f"rank {self.dist.rank} stopped by {self.stop.name}", signum)
         if self.checkpointer is None:
             raise Interrupted(
-                f"interrupted by {self.stop.name} after epoch {self.epoch} (--dry-run: nothing saved)",
+                f"interrupted by {self.stop.name} after epoch {self.progress.epoch} (--dry-run: nothing saved)",
                 signum,
             )
         if self._unsaved_state is not None:
             metrics = self._unsaved_state[ckpt.METRICS]
             self.checkpointer.store.save(
                 self._unsaved_state,
-                self.epoch,
-                self.opt.global_step,
+                self.progress.epoch,
+                self.progress.global_step,
                 metrics.get(self.metric_name),
                 metrics,
             )
             self.checkpointer.apply_policy()
         where = self.latest_resume_checkpoint() or self.checkpoint_dir
         self.log.write(
-            "interrupted", epoch=self.epoch, step=self.opt.global_step, signal=self.stop.name
+            "interrupted",
+            epoch=self.progress.epoch,
+            step=self.progress.global_step,
+            signal=self.stop.name,
         )
         error = Interrupted(
-            f"interrupted by {self.stop.name}; epoch {self.epoch} is saved. Resume with: "
+            f"interrupted by {self.stop.name}; epoch {self.progress.epoch} is saved. Resume with: "
             f"python -m dataaug_multi_both.cli.train --resume-from {where}",
             signum,
         )
@@ -581,12 +595,12 @@ class TrainingRecipe:
         for note in result.notes:
             if note not in self._notes:  # once per run
                 self._notes.add(note)
-                self.log.write("note", epoch=self.epoch + 1, message=note)
+                self.log.write("note", epoch=self.progress.epoch + 1, message=note)
                 self._info(f"note: {note}")
         return result.metrics
 
     def _result(self, stopped_early: bool = False) -> TrainingResult:
-        values = [h.get(self.metric_name) for h in self.history]
+        values = [h.get(self.metric_name) for h in self.progress.history]
         finite = [(v, -i) for i, v in enumerate(values) if v is not None and not math.isnan(v)]
         best_value, neg_index = max(finite) if finite else (math.nan, 0)
         return TrainingResult(
@@ -594,7 +608,7 @@ class TrainingRecipe:
             self.metric_name,
             best_value,
             -neg_index + 1,
-            self.history,
+            self.progress.history,
             stopped_early,
         )
 
@@ -607,8 +621,10 @@ class TrainingRecipe:
         try:  # a write still pending after a failure: let it finish, note its error
             self.writer.close()
         except Exception as exc:
-            self.log.write("checkpoint", epoch=self.epoch, action="write_failed", error=str(exc))
-        self.log.write("run_end", epoch=self.epoch, step=self.opt.global_step)
+            self.log.write(
+                "checkpoint", epoch=self.progress.epoch, action="write_failed", error=str(exc)
+            )
+        self.log.write("run_end", epoch=self.progress.epoch, step=self.progress.global_step)
         if self.dist.is_main:
             trial_lock.release(self.trial_dir)
 

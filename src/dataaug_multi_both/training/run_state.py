@@ -79,6 +79,32 @@ def resume_config_path(checkpoint: Path) -> Path | None:
 
 
 @dataclass
+class TrainingProgress:
+    """Where a run stands: what a resume restores besides weights, optimizer and RNG state
+    (the history comes back from train.jsonl, reconciled with the manifest)."""
+
+    trial_id: str = ""
+    epoch: int = 0  # epochs finished
+    global_step: int = 0  # optimizer steps taken
+    mlflow_run_id: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)  # metrics of each epoch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            ckpt.TRIAL_ID: self.trial_id,
+            ckpt.EPOCH: self.epoch,
+            ckpt.GLOBAL_STEP: self.global_step,
+            ckpt.MLFLOW_RUN_ID: self.mlflow_run_id,
+        }
+
+    def load_state_dict(self, payload: Mapping[str, Any]) -> None:
+        self.trial_id = str(payload[ckpt.TRIAL_ID])
+        self.epoch = int(payload[ckpt.EPOCH])
+        self.global_step = int(payload[ckpt.GLOBAL_STEP])
+        self.mlflow_run_id = payload.get(ckpt.MLFLOW_RUN_ID)
+
+
+@dataclass
 class ResumePoint:
     path: Path
     payload: dict[str, Any]
