@@ -50,6 +50,15 @@ class CheckpointManifest:
     def retained(self) -> list[CheckpointRecord]:
         return [r for r in self.records if r.retained]
 
+    def latest(self, kind: str | None = None) -> CheckpointRecord | None:
+        """The retained checkpoint of the latest epoch (of `kind`, if given)."""
+        kept = [r for r in self.retained() if kind is None or r.kind == kind]
+        return max(kept, key=lambda r: r.epoch, default=None)
+
+    def best(self) -> CheckpointRecord | None:
+        """The retained checkpoint flagged best, if it is still on disk."""
+        return next((r for r in self.retained() if r.is_best), None)
+
     def by_epoch(self, epoch: int) -> CheckpointRecord:
         return next(r for r in reversed(self.records) if r.epoch == epoch)
 

@@ -62,10 +62,7 @@ def _elastic_resume(config: TrainConfig, options: RunOptions) -> RunOptions:
 
 def latest_resume_in(checkpoint_dir: Path) -> Path | None:
     manifest = CheckpointManifest.read(checkpoint_dir)
-    if manifest is None:
-        return None
-    resume = [r for r in manifest.retained() if r.kind == RESUME]
-    latest = max(resume, key=lambda r: r.epoch, default=None)
+    latest = manifest.latest(RESUME) if manifest is not None else None
     return checkpoint_dir / latest.file if latest else None
 
 

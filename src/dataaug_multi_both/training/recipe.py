@@ -24,10 +24,9 @@ from rich.console import Console
 from dataaug_multi_both.checkpointing import format as ckpt
 from dataaug_multi_both.checkpointing import lock as trial_lock
 from dataaug_multi_both.checkpointing.atomic import atomic_write_text
-from dataaug_multi_both.checkpointing.background import BackgroundWriter
 from dataaug_multi_both.checkpointing.checkpointer import Checkpointer
 from dataaug_multi_both.checkpointing.policy import RESUME, is_new_best
-from dataaug_multi_both.checkpointing.store import CheckpointStore, serialize
+from dataaug_multi_both.checkpointing.store import CheckpointStore
 from dataaug_multi_both.config.schema import ModelConfig, TrainConfig, TrainerConfig
 from dataaug_multi_both.data.pipeline import PreparedData, prepare_data
 from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
@@ -49,6 +48,7 @@ from dataaug_multi_both.training.interrupt import StopRequest
 from dataaug_multi_both.training.loop import EpochContext, Optimisation, train_epoch
 from dataaug_multi_both.training.progress import metrics_table
 from dataaug_multi_both.training.reporting import TrackingBridge, TrackingContext
+from dataaug_multi_both.training.run_checkpoints import RunCheckpoints
 from dataaug_multi_both.training.run_log import NullRunLog, RunLog
 from dataaug_multi_both.training.run_state import (
     EPOCH_EVENTS,
@@ -110,10 +110,8 @@ class TrainingRecipe:
         self.console = options.console
         self.metric_name = resolve_metric_name(config.trainer.optimization_metric)
         self.progress = TrainingProgress()  # epoch, step, history, trial id, MLflow run
-        self.checkpointer: Checkpointer | None = None
         self.resume: ResumePoint | None = None
-        self._unsaved_state: dict[str, Any] | None = None  # last finished epoch, if not on disk
-        self.writer = BackgroundWriter()  # checkpoints go to disk while the next epoch trains
+        self.checkpoints = RunCheckpoints(None, Path())  # replaced in setup unless --dry-run
         self.stop = StopRequest()
         self.dist = options.dist
         self._notes: set[str] = set()
@@ -232,7 +230,10 @@ class TrainingRecipe:
         )
         for path in store.remove_stray_temp_files():
             self.log.write("checkpoint", action="removed_temp_file", file=path.name)
-        self.checkpointer = Checkpointer(store, self.config.retention, self._report_checkpoint)
+        self.checkpoints = RunCheckpoints(
+            Checkpointer(store, self.config.retention, self._report_checkpoint),
+            self.checkpoint_dir,
+        )
 
     def _experiments_root(self) -> Path:
         if self.resume is not None:
@@ -337,7 +338,8 @@ class TrainingRecipe:
         self.scheduler.load_state_dict(payload[ckpt.SCHEDULER])
         self.scaler.load_state_dict(payload[ckpt.SCALER])
         restore_rng_state(payload[ckpt.RNG])
-        manifest = self.checkpointer.store.manifest if self.checkpointer else None
+        checkpointer = self.checkpoints.checkpointer
+        manifest = checkpointer.store.manifest if checkpointer else None
         records = self.log.records()
         if manifest is not None:
             records, replayed = reconcile_run_log(records, self.progress.epoch, manifest)
@@ -424,9 +426,9 @@ class TrainingRecipe:
                     self.log.write(
                         "stopped_early", epoch=self.progress.epoch, step=self.progress.global_step
                     )
-                    self.writer.wait()
+                    self.checkpoints.writer.wait()
                     return self._result(stopped_early=True)
-        self.writer.wait()
+        self.checkpoints.writer.wait()
         return self._result()
 
     def _epoch_context(self) -> EpochContext:
@@ -489,50 +491,21 @@ class TrainingRecipe:
         )
 
     def save_checkpoint(self, metrics: dict[str, Any]) -> int | None:
-        """Hand the epoch just finished to the background writer if the retention policy
-        asks for it; returns the checkpoint's size in bytes (None: not saved). The loop is
-        blocked only while the epoch is serialized in memory (and while the previous
-        epoch's write, if still running, finishes)."""
-        if self.checkpointer is None:
-            return None
-        self.writer.wait()
-        checkpointer = self.checkpointer
+        """The epoch just finished, to disk if the retention policy wants it (bytes, or None)."""
         value = metrics.get(self.metric_name)
-        best = is_new_best(value, [h.get(self.metric_name) for h in self.progress.history])
-        final = self.progress.epoch == self.config.trainer.max_epochs
-        if not checkpointer.wants(self.progress.epoch, best, final):
-            # not saved (min_interval_epochs > 1): keep a snapshot in memory so that an
-            # interrupt can still write the last finished epoch
-            self._unsaved_state = self._state(metrics, copy=True)
-            return None
-        self._unsaved_state = None
-        data = serialize(self._state(metrics, copy=False))
-        epoch, step, saved_metrics = self.progress.epoch, self.progress.global_step, dict(metrics)
-        threshold = self.threshold.as_dict(self.data.pairs.criteria)
-        self.writer.submit(
-            lambda: checkpointer.write_serialized(
-                data, RESUME, epoch, step, value, saved_metrics, threshold
-            )
+        history = [h.get(self.metric_name) for h in self.progress.history]
+        return self.checkpoints.save_epoch(
+            self.progress.epoch,
+            self.progress.global_step,
+            value,
+            metrics,
+            is_new_best(value, history),
+            self.progress.epoch == self.config.trainer.max_epochs,
+            lambda copy: self._state(metrics, copy),
         )
-        return len(data)
-
-    def latest_resume_checkpoint(self) -> Path | None:
-        if self.checkpointer is None:
-            return None
-        self.writer.wait()
-        retained = [r for r in self.checkpointer.store.manifest.retained() if r.kind == RESUME]
-        latest = max(retained, key=lambda r: r.epoch, default=None)
-        return self.checkpoint_dir / latest.file if latest else None
-
-    def best_checkpoint(self) -> Path | None:
-        if self.checkpointer is None:
-            return None
-        self.writer.wait()
-        best = next((r for r in self.checkpointer.store.manifest.retained() if r.is_best), None)
-        return self.checkpoint_dir / best.file if best else None
 
     def _resume_hint(self) -> str:
-        latest = self.latest_resume_checkpoint()
+        latest = self.checkpoints.latest_resume()
         if latest is None:
             return f"epoch {self.progress.epoch} is in {self.log.path}; nothing to resume from (--dry-run)"
         return (
@@ -543,26 +516,17 @@ class TrainingRecipe:
     def _stop_safely(self) -> None:
         """After SIGINT/SIGTERM: make sure the last finished epoch is on disk as a resume
         checkpoint, then stop with a message that says how to resume."""
-        self.writer.wait()
+        self.checkpoints.writer.wait()
         signum = self.stop.signum or signal.SIGINT
         if not self.dist.is_main:
             raise Interrupted(f"rank {self.dist.rank} stopped by {self.stop.name}", signum)
-        if self.checkpointer is None:
+        if not self.checkpoints.enabled:
             raise Interrupted(
                 f"interrupted by {self.stop.name} after epoch {self.progress.epoch} (--dry-run: nothing saved)",
                 signum,
             )
-        if self._unsaved_state is not None:
-            metrics = self._unsaved_state[ckpt.METRICS]
-            self.checkpointer.store.save(
-                self._unsaved_state,
-                self.progress.epoch,
-                self.progress.global_step,
-                metrics.get(self.metric_name),
-                metrics,
-            )
-            self.checkpointer.apply_policy()
-        where = self.latest_resume_checkpoint() or self.checkpoint_dir
+        self.checkpoints.save_unsaved(self.metric_name)
+        where = self.checkpoints.latest_resume() or self.checkpoint_dir
         self.log.write(
             "interrupted",
             epoch=self.progress.epoch,
@@ -615,11 +579,11 @@ class TrainingRecipe:
     # --------------------------------------------------------------- cleanup
     def finish_tracking(self) -> None:
         artifacts = [self.trial_dir / "config.yaml", self.trial_dir / MANIFEST_NAME, self.log.path]
-        self.tracking.finish("FINISHED", artifacts, self.best_checkpoint())
+        self.tracking.finish("FINISHED", artifacts, self.checkpoints.best())
 
     def cleanup(self) -> None:
         try:  # a write still pending after a failure: let it finish, note its error
-            self.writer.close()
+            self.checkpoints.close()
         except Exception as exc:
             self.log.write(
                 "checkpoint", epoch=self.progress.epoch, action="write_failed", error=str(exc)

@@ -1,0 +1,96 @@
+"""A run's checkpoints, seen from the training loop: an epoch goes to disk through the
+background writer when the retention policy wants it; an epoch the policy skips is kept as
+an in-memory snapshot so that an interrupt can still write it; what is on disk (the latest
+resume checkpoint, the best) is read back through the manifest. No checkpointer: --dry-run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dataaug_multi_both.checkpointing import format as ckpt
+from dataaug_multi_both.checkpointing.background import BackgroundWriter
+from dataaug_multi_both.checkpointing.checkpointer import Checkpointer
+from dataaug_multi_both.checkpointing.policy import RESUME
+from dataaug_multi_both.checkpointing.store import serialize
+
+
+class RunCheckpoints:
+    def __init__(self, checkpointer: Checkpointer | None, directory: Path) -> None:
+        self.checkpointer = checkpointer
+        self.directory = directory
+        self.writer = BackgroundWriter()  # checkpoints go to disk while the next epoch trains
+        self.unsaved: dict[str, Any] | None = None  # last finished epoch, if not on disk
+
+    @property
+    def enabled(self) -> bool:
+        return self.checkpointer is not None
+
+    def save_epoch(
+        self,
+        epoch: int,
+        step: int,
+        metric_value: float | None,
+        metrics: dict[str, Any],
+        is_new_best: bool,
+        is_final: bool,
+        payload: Callable[[bool], dict[str, Any]],
+    ) -> int | None:
+        """Hand the epoch to the background writer if the retention policy wants it; returns
+        its size in bytes (None: not saved). `payload(copy)` builds the resume payload,
+        `copy` snapshotting every tensor to the CPU. The loop blocks only while the epoch is
+        serialized in memory (and while the previous write, if still running, finishes)."""
+        if self.checkpointer is None:
+            return None
+        self.writer.wait()
+        checkpointer = self.checkpointer
+        if not checkpointer.wants(epoch, is_new_best, is_final):
+            # not saved (min_interval_epochs > 1): kept in memory for an interrupt
+            self.unsaved = payload(True)
+            return None
+        self.unsaved = None
+        state = payload(False)
+        data, threshold, saved = serialize(state), state.get(ckpt.DECISION_THRESHOLD), dict(metrics)
+        self.writer.submit(
+            lambda: checkpointer.write_serialized(
+                data, RESUME, epoch, step, metric_value, saved, threshold
+            )
+        )
+        return len(data)
+
+    def save_unsaved(self, metric_name: str) -> None:
+        """Write the in-memory snapshot of the last finished epoch, if there is one (after
+        an interrupt), and apply retention."""
+        self.writer.wait()
+        if self.checkpointer is None or self.unsaved is None:
+            return
+        state, self.unsaved = self.unsaved, None
+        metrics = state[ckpt.METRICS]
+        self.checkpointer.store.save(
+            state,
+            state[ckpt.EPOCH],
+            state[ckpt.GLOBAL_STEP],
+            metrics.get(metric_name),
+            metrics,
+        )
+        self.checkpointer.apply_policy()
+
+    def latest_resume(self) -> Path | None:
+        if self.checkpointer is None:
+            return None
+        self.writer.wait()
+        latest = self.checkpointer.store.manifest.latest(RESUME)
+        return self.directory / latest.file if latest else None
+
+    def best(self) -> Path | None:
+        if self.checkpointer is None:
+            return None
+        self.writer.wait()
+        best = self.checkpointer.store.manifest.best()
+        return self.directory / best.file if best else None
+
+    def close(self) -> None:
+        """Wait for a pending write (its error is the caller's) and stop the writer."""
+        self.writer.close()
