@@ -48,3 +48,14 @@ def slim_payload(payload: dict[str, Any], dtype: torch.dtype | None) -> dict[str
 
 def is_resume(payload: dict[str, Any]) -> bool:
     return payload.get(KIND) == RESUME and all(k in payload for k in RESUME_ONLY)
+
+
+def to_cpu(value: Any) -> Any:
+    """A copy of every tensor in `value` (nested dicts and lists) on the CPU, detached."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_cpu(v) for v in value]
+    return value

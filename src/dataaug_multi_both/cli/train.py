@@ -67,7 +67,7 @@ def _run(argv: list[str] | None) -> int:
 
     from dataaug_multi_both.training.distributed import from_environment
     from dataaug_multi_both.training.launch import run_training
-    from dataaug_multi_both.training.recipe import RunOptions
+    from dataaug_multi_both.training.run_options import RunOptions
     from dataaug_multi_both.training.run_state import resume_config_path
 
     metric = resolve_metric_name(args.optimization_metric) if args.optimization_metric else None

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from dataaug_multi_both.config.schema import AugmentationConfig
+from dataaug_multi_both.config.schema import AugmentationConfig, TrainConfig
 from dataaug_multi_both.data.augmentation import augment_post
 from dataaug_multi_both.data.criteria import CRITERION_PARAPHRASES
 from dataaug_multi_both.data.features import context_budget, tokenise_posts
@@ -149,3 +150,31 @@ def _paraphrase(
         length=np.asarray(length, dtype=np.int64),
     )
     return table, set(slot_of)
+
+
+def epoch_training_data(
+    data: PreparedData, config: TrainConfig, tokenizer: Any, epoch: int, log: Any
+) -> tuple[PreparedData, dict[str, float]]:
+    """The training data of `epoch`: augmented afresh when `augmentation.*` asks for it
+    (training split only; logged as an `augmentation` event), else `data` itself; and the
+    epoch's augmentation metric."""
+    if not config.augmentation.enabled:
+        return data, {}
+    started = time.perf_counter()
+    augmented, stats = augment_training_split(
+        data,
+        config.augmentation,
+        tokenizer,
+        config.dataset.max_length,
+        config.dataset.doc_stride,
+        config.seeds.python or 0,
+        epoch,
+    )
+    log.write(
+        "augmentation",
+        epoch=epoch,
+        windows=len(augmented.tables["train"]),
+        seconds=round(time.perf_counter() - started, 3),
+        stats=stats.as_dict(),
+    )
+    return augmented, {"train/augmentation/augmented_examples": float(stats.augmented_examples)}

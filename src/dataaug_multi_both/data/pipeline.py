@@ -86,6 +86,11 @@ def prepare_data(
     return PreparedData(pairs, split, builder, window_tables, fingerprint, hit)
 
 
+def feature_cache_dir(config: DatasetConfig, experiments_dir: Path) -> Path:
+    """Where tokenised posts are cached: `dataset.cache_dir`, else the experiments tree's."""
+    return Path(config.cache_dir) if config.cache_dir else experiments_dir / ".cache" / "features"
+
+
 def make_split_for(config: DatasetConfig, num_criteria: int) -> SplitManifest:
     """The split of a dataset without tokenising it (a study makes it once for all trials)."""
     return split_and_pairs(config, num_criteria)[0]

@@ -19,6 +19,7 @@ from dataaug_multi_both.checkpointing.manifest import (
 )
 from dataaug_multi_both.checkpointing.store import file_sha256, load_checkpoint
 from dataaug_multi_both.config.schema import TrainConfig
+from dataaug_multi_both.data.pipeline import feature_cache_dir
 from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
 from dataaug_multi_both.errors import (
     CheckpointUnavailableError,
@@ -149,11 +150,7 @@ def evaluate_study(
     config = TrainConfig.from_dict(yaml.safe_load((trial_dir / "config.yaml").read_text()))
     split = SplitManifest.read(study_dir / MANIFEST_NAME)
     device = dist.device(torch_device("auto"))
-    cache = (
-        Path(config.dataset.cache_dir)
-        if config.dataset.cache_dir
-        else trial_dir.parent / ".cache" / "features"
-    )
+    cache = feature_cache_dir(config.dataset, trial_dir.parent)
     with process_group(dist, device, config.trainer.ddp_timeout_sec):
         result = evaluate_checkpoint(config, chosen.payload, split, split_name, cache, device, dist)
     add_average_precision(result)

@@ -33,8 +33,8 @@ from dataaug_multi_both.errors import (
 from dataaug_multi_both.hpo.search_space import ParamSpec, sample
 from dataaug_multi_both.training.distributed import SINGLE, Distributed
 from dataaug_multi_both.training.launch import run_training
-from dataaug_multi_both.training.recipe import RunOptions
 from dataaug_multi_both.training.reporting import TrackingContext
+from dataaug_multi_both.training.run_options import RunOptions
 
 # A trial that raises one of these fails alone; anything else of ours stops the study.
 TRIAL_ERRORS = (TrainingError, DataLoadError, ConfigError)

@@ -19,7 +19,8 @@ from dataaug_multi_both.training.distributed import (
     process_group,
     torch_device,
 )
-from dataaug_multi_both.training.recipe import RunOptions, TrainingRecipe, TrainingResult
+from dataaug_multi_both.training.recipe import TrainingRecipe
+from dataaug_multi_both.training.run_options import RunOptions, TrainingResult
 
 
 def run_training(config: TrainConfig, options: RunOptions) -> TrainingResult:

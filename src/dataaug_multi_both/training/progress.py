@@ -10,6 +10,7 @@ import math
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -134,3 +135,24 @@ def metrics_table(
         note = (group_notes or {}).get(group)
         table.add_row(f"{group}\n({note})" if note else group, "  ".join(items))
     return table
+
+
+def epoch_display(
+    progress: Any,
+    max_epochs: int,
+    metrics: Mapping[str, float | None],
+    metric_name: str,
+    group_notes: Mapping[str, str],
+    verbose: bool,
+) -> Table | str:
+    """The metric table of a standalone run, or one line per epoch for a study's trial."""
+    if verbose:
+        return metrics_table(progress.epoch, max_epochs, metrics, metric_name, group_notes)
+    loss = (metrics.get("train/criteria_matcher/loss") or 0.0) + (
+        metrics.get("train/evidence_binder/loss") or 0.0
+    )
+    return (
+        f"  trial {progress.trial_id} epoch {progress.epoch}/{max_epochs}: {metric_name} "
+        f"{_fmt(metrics.get(metric_name))} (train loss {loss:.4f}, "
+        f"{metrics.get('system/epoch_duration_sec') or 0:.0f}s)"
+    )

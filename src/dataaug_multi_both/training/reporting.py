@@ -124,3 +124,12 @@ class TrackingBridge:
         # the server may be the reason we are failing; the log has it all
         with contextlib.suppress(Exception):
             self.tracker.client.set_terminated(self.tracker.run_id, status)
+
+
+def without_tracking(config: TrainConfig) -> TrainConfig:
+    """`config` with tracking off (a torchrun rank other than 0 never talks to MLflow)."""
+    import dataclasses
+
+    return dataclasses.replace(
+        config, tracking=dataclasses.replace(config.tracking, backend="none")
+    )

@@ -14,7 +14,8 @@ from dataaug_multi_both.checkpointing import format as ckpt
 from dataaug_multi_both.checkpointing.background import BackgroundWriter
 from dataaug_multi_both.checkpointing.checkpointer import Checkpointer
 from dataaug_multi_both.checkpointing.policy import RESUME
-from dataaug_multi_both.checkpointing.store import serialize
+from dataaug_multi_both.checkpointing.store import CheckpointStore, serialize
+from dataaug_multi_both.config.schema import RetentionConfig
 
 
 class RunCheckpoints:
@@ -23,6 +24,40 @@ class RunCheckpoints:
         self.directory = directory
         self.writer = BackgroundWriter()  # checkpoints go to disk while the next epoch trains
         self.unsaved: dict[str, Any] | None = None  # last finished epoch, if not on disk
+
+    @classmethod
+    def open(
+        cls,
+        directory: Path,
+        trial_id: str,
+        metric_name: str,
+        trial_dir: Path,
+        retention: RetentionConfig,
+        log: Any,
+        console: Any,
+    ) -> RunCheckpoints:
+        """The checkpoints of a run in `directory`: temp files of a crashed write removed,
+        every save / slim / delete reported to the run log (warnings also to the console)."""
+        store = CheckpointStore(directory, trial_id, metric_name, trial_dir)
+        for path in store.remove_stray_temp_files():
+            log.write("checkpoint", action="removed_temp_file", file=path.name)
+
+        def report(action: str, **fields: Any) -> None:
+            log.write("checkpoint", epoch=fields.pop("epoch", None), action=action, **fields)
+            if action == "warning":
+                console.print(f"warning: {fields['message']}")
+
+        return cls(Checkpointer(store, retention, report), directory)
+
+    def resume_hint(self, epoch: int, log_path: Path) -> str:
+        """What a user can do after the tracking server went away at the end of `epoch`."""
+        latest = self.latest_resume()
+        if latest is None:
+            return f"epoch {epoch} is in {log_path}; nothing to resume from (--dry-run)"
+        return (
+            f"epoch {epoch} is saved; once the server is back, resume with: "
+            f"python -m dataaug_multi_both.cli.train --resume-from {latest}"
+        )
 
     @property
     def enabled(self) -> bool:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,9 @@ from dataaug_multi_both.checkpointing.manifest import CheckpointManifest, Checkp
 from dataaug_multi_both.checkpointing.policy import RESUME
 from dataaug_multi_both.checkpointing.store import file_sha256, load_checkpoint
 from dataaug_multi_both.config.compose import config_fingerprint
+from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.errors import ConfigError, StorageError
+from dataaug_multi_both.training.seeding import capture_rng_state
 
 # Settings that may change between a run and its resume: they do not change what is trained.
 NOT_TRAINING_RELEVANT = ("trainer.max_epochs", "output.", "tracking.", "retention.")
@@ -205,3 +208,62 @@ def reconcile_run_log(
             )
             logged.add(record.epoch)
     return kept, replayed
+
+
+def resume_history(
+    log: Any, progress: TrainingProgress, manifest: CheckpointManifest | None
+) -> list[int]:
+    """After a resume to `progress.epoch`: the run log made consistent with the checkpoints
+    (`reconcile_run_log`, rewritten in place) and `progress.history` rebuilt from it; returns
+    the epochs that will be replayed."""
+    records = log.records()
+    replayed: list[int] = []
+    if manifest is not None:
+        records, replayed = reconcile_run_log(records, progress.epoch, manifest)
+        log.rewrite(records)
+    progress.history = [
+        r["metrics"]
+        for r in sorted(records, key=lambda r: r["epoch"] or 0)
+        if r["event"] == "epoch_end"
+    ]
+    return replayed
+
+
+def resume_payload(
+    optimisation: Any,
+    config: TrainConfig,
+    model: Any,
+    metrics: Mapping[str, Any],
+    trial_dir: Path,
+    decision_threshold: dict[str, Any],
+    copy: bool,
+) -> dict[str, Any]:
+    """A resume checkpoint's content (checkpointing/format.py names the keys): everything an
+    exact resume restores. `optimisation` (training.loop.Optimisation) holds the optimizer,
+    scheduler, scaler and progress; `copy` snapshots every tensor to the CPU (needed when the
+    payload must outlive further training steps)."""
+
+    def cpu(value: Any) -> Any:
+        return ckpt.to_cpu(value) if copy else value
+
+    return {
+        ckpt.FORMAT_VERSION: ckpt.CURRENT_FORMAT,
+        ckpt.KIND: RESUME,
+        **optimisation.progress.state_dict(),
+        ckpt.MODEL: cpu(model.state_dict()),
+        ckpt.MODEL_ARGS: {
+            "model_id": config.model.model_id,
+            "revision": config.model.revision,
+            "encoder_config": json.dumps(model.encoder.config.to_dict(), default=str),
+        },
+        ckpt.OPTIMIZER: cpu(optimisation.optimizer.state_dict()),
+        ckpt.SCHEDULER: optimisation.scheduler.state_dict(),
+        ckpt.SCALER: optimisation.scaler.state_dict(),
+        ckpt.RNG: capture_rng_state(),
+        ckpt.CONFIG: config.to_dict(),
+        ckpt.CONFIG_HASH: training_config_hash(config.to_dict()),
+        ckpt.METRICS: dict(metrics),
+        ckpt.TRIAL_DIR: str(trial_dir),
+        ckpt.WEIGHTS_DTYPE: "float32",
+        ckpt.DECISION_THRESHOLD: decision_threshold,
+    }

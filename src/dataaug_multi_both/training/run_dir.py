@@ -1,0 +1,79 @@
+"""A run's directory: `trial_{id}/` with `config.yaml`, `logs/train.jsonl` and the lock
+that keeps `cleanup` away while it runs; only rank 0 of a torchrun job writes it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+import yaml
+
+from dataaug_multi_both.checkpointing import lock as trial_lock
+from dataaug_multi_both.checkpointing.atomic import atomic_write_text
+from dataaug_multi_both.config.schema import TrainConfig
+from dataaug_multi_both.stamps import new_run_id
+from dataaug_multi_both.training.run_log import NullRunLog, RunLog
+from dataaug_multi_both.training.run_options import RunOptions
+from dataaug_multi_both.training.run_state import (
+    EPOCH_EVENTS,
+    ResumePoint,
+    TrainingProgress,
+    trial_dir_of,
+)
+
+
+class RunDirectory(NamedTuple):
+    trial_dir: Path
+    checkpoint_dir: Path
+    log: RunLog
+
+
+def open_run_directory(
+    config: TrainConfig,
+    options: RunOptions,
+    progress: TrainingProgress,
+    resume: ResumePoint | None,
+    info: Callable[[str], None],
+) -> RunDirectory:
+    """The run's directory, created (rank 0) with the resolved config and the lock; a resume
+    continues the checkpoint's trial directory and log (`progress` takes the checkpoint's
+    trial, epoch, step and MLflow run), a new run gets an id (rank 0's under torchrun)."""
+    dist = options.dist
+    if resume is not None:
+        progress.load_state_dict(resume.payload)
+        trial_dir = trial_dir_of(resume.path)
+        default_checkpoints = resume.path.resolve().parent
+    else:
+        progress.trial_id = dist.broadcast(
+            options.elastic_trial_id or config.output.trial_id or new_run_id()
+        )
+        trial_dir = Path(config.output.experiments_dir).resolve() / f"trial_{progress.trial_id}"
+        default_checkpoints = trial_dir / "checkpoints"
+    checkpoint_dir = (options.checkpoint_dir or default_checkpoints).resolve()
+    log_path = trial_dir / "logs" / "train.jsonl"
+    if not dist.is_main:  # only rank 0 writes the run directory
+        return RunDirectory(trial_dir, checkpoint_dir, NullRunLog(log_path))
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    trial_lock.acquire(trial_dir)  # cleanup leaves a running trial alone
+    log = RunLog(log_path)
+    if resume is None:
+        forget_unfinished_attempt(log)
+    resolved = yaml.safe_dump(config.to_dict(), sort_keys=False)
+    atomic_write_text(trial_dir / "config.yaml", resolved)
+    info(f"run directory: {trial_dir}")
+    if dist.enabled:
+        trainer = config.trainer
+        effective = trainer.batch_size * dist.world_size * trainer.gradient_accumulation_steps
+        info(f"data parallel: {dist.world_size} processes, effective batch {effective}")
+    return RunDirectory(trial_dir, checkpoint_dir, log)
+
+
+def forget_unfinished_attempt(log: RunLog) -> None:
+    """A fresh start in a trial directory whose earlier attempt was killed before any
+    resume checkpoint: its epoch lines describe training that starts over now."""
+    records = log.records()
+    stale = sorted({r["epoch"] for r in records if r.get("event") == "epoch_end"})
+    if stale:
+        log.rewrite([r for r in records if r.get("event") not in EPOCH_EVENTS])
+        log.write("restart", epoch=0, dropped_epochs=stale)
