@@ -11,9 +11,11 @@ from pathlib import Path
 
 import torch
 
+from dataaug_multi_both.checkpointing.checkpointer import disk_usage
 from dataaug_multi_both.checkpointing.manifest import CheckpointManifest
-from dataaug_multi_both.checkpointing.policy import RESUME
+from dataaug_multi_both.checkpointing.policy import RESUME, fits_on_disk
 from dataaug_multi_both.checkpointing.store import CheckpointStore
+from dataaug_multi_both.errors import StorageError
 
 KEEP_BEST = "keep_best"
 RELEASE = "release"
@@ -45,3 +47,32 @@ def apply_trial_decision(
         else:
             freed += store.delete(record)
     return freed
+
+
+def largest_resume_checkpoint(trial_dirs: list[Path]) -> int:
+    """The largest resume checkpoint any of the trials has written (0 before any)."""
+    sizes = [0]
+    for trial_dir in trial_dirs:
+        try:
+            manifest = CheckpointManifest.read(trial_checkpoint_dir(trial_dir))
+        except StorageError:  # unreadable: the trial's own run reports it
+            continue
+        if manifest is not None:
+            sizes += [r.size_bytes for r in manifest.records if r.kind == RESUME]
+    return max(sizes)
+
+
+def study_disk_problem(
+    experiments_dir: Path, trial_dirs: list[Path], threshold_percent: float
+) -> str | None:
+    """Why another trial does not fit on the disk (its checkpoints would leave less than
+    `threshold_percent` free: two resume checkpoints of the largest size yet), or None."""
+    usage = disk_usage(experiments_dir)
+    needed = 2 * largest_resume_checkpoint(trial_dirs)
+    if fits_on_disk(usage.free, usage.total, needed, threshold_percent):
+        return None
+    return (
+        f"not enough disk space for another trial in {experiments_dir}: "
+        f"{usage.free / 1e9:.3f} GB free of {usage.total / 1e9:.3f} GB, the threshold is "
+        f"{threshold_percent}% and a trial needs about {needed / 1e6:.1f} MB"
+    )

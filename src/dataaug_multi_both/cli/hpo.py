@@ -51,7 +51,8 @@ def _run(argv: list[str] | None) -> int:
     from rich.console import Console
 
     from dataaug_multi_both.hpo.config import load_hpo_config
-    from dataaug_multi_both.hpo.runner import StudyOptions, locate_study, run_study
+    from dataaug_multi_both.hpo.identity import StudyOptions, locate_study
+    from dataaug_multi_both.hpo.runner import run_study
     from dataaug_multi_both.metric_names import resolve_metric_name
     from dataaug_multi_both.training.distributed import from_environment
 

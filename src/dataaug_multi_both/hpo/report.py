@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,3 +117,14 @@ def write_plots(study: Any, directory: Path) -> list[Path]:
         plt.close(figure)
         written.append(path)
     return written
+
+
+def rss_mb() -> float:
+    """This process's resident memory in MB (NaN where /proc is not there)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return math.nan

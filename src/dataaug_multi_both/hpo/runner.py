@@ -1,41 +1,42 @@
 """Running a study: trials until `num_trials` have finished, the study-wide storage budget,
-the progress display, `hpo.jsonl`, the MLflow parent run, and the exit code.
-
-Several workers may run the same study (same name, shared storage and study directory):
-trials are claimed through the database, and each worker stops when the study has
-`num_trials` finished (COMPLETE + PRUNED) trials in all.
-"""
+the progress display, `hpo.jsonl`, and the exit code. Several workers may run the same study
+(same name, shared storage and study directory): trials are claimed through the database,
+and each worker stops when the study has `num_trials` finished (COMPLETE + PRUNED) trials."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from rich.console import Console
 
 from dataaug_multi_both.checkpointing.atomic import atomic_write_text
-from dataaug_multi_both.checkpointing.checkpointer import DTYPES, disk_usage
-from dataaug_multi_both.checkpointing.manifest import CheckpointManifest
-from dataaug_multi_both.checkpointing.policy import RESUME, fits_on_disk
-from dataaug_multi_both.checkpointing.study_retention import apply_trial_decision, retained_bytes
-from dataaug_multi_both.config.compose import config_fingerprint
-from dataaug_multi_both.data.pipeline import split_and_pairs
-from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
+from dataaug_multi_both.checkpointing.checkpointer import DTYPES
+from dataaug_multi_both.checkpointing.study_retention import (
+    apply_trial_decision,
+    retained_bytes,
+    study_disk_problem,
+)
 from dataaug_multi_both.errors import DataAugError, StorageError, StudyStorageError, TrialsFailed
 from dataaug_multi_both.hpo.config import HpoConfig
+from dataaug_multi_both.hpo.identity import (
+    StudyOptions,
+    config_without_secrets,
+    resolve_identity,
+    shared_split,
+    study_record,
+)
 from dataaug_multi_both.hpo.objective import Objective, TrialOutcome, follow, with_base
-from dataaug_multi_both.hpo.report import StudyProgress, summary_table, write_plots
+from dataaug_multi_both.hpo.report import StudyProgress, rss_mb, summary_table, write_plots
 from dataaug_multi_both.hpo.storage import (
     is_connection_error,
     open_storage,
+    quiet_lost_connection,
     redact_url,
     resolve_storage_url,
     with_connection_retry,
@@ -43,13 +44,11 @@ from dataaug_multi_both.hpo.storage import (
 from dataaug_multi_both.hpo.study import (
     STUDY_FILE,
     StudyRecord,
-    find_study_dir,
     make_pruner,
     make_sampler,
-    new_study_id,
-    study_dirs,
     study_status,
 )
+from dataaug_multi_both.hpo.study_tracking import finish_parent_run, start_parent_run
 from dataaug_multi_both.hpo.trials import (
     FINISHED,
     TrialView,
@@ -61,24 +60,8 @@ from dataaug_multi_both.hpo.trials import (
     trial_views,
 )
 from dataaug_multi_both.metric_names import short_metric_title
-from dataaug_multi_both.stamps import utc_timestamp
-from dataaug_multi_both.training.baselines import baseline_scores
-from dataaug_multi_both.training.distributed import (
-    SINGLE,
-    Distributed,
-    process_group,
-    torch_device,
-)
+from dataaug_multi_both.training.distributed import process_group, torch_device
 from dataaug_multi_both.training.run_log import RunLog
-
-
-@dataclass
-class StudyOptions:
-    study_name: str | None = None
-    study_dir: Path | None = None
-    resume: str | None = None  # study id (with or without study_) or name
-    console: Console = field(default_factory=Console)
-    dist: Distributed = SINGLE  # under torchrun: each trial is one data-parallel job
 
 
 @dataclass
@@ -91,25 +74,6 @@ class StudyResult:
     @property
     def exit_code(self) -> int:
         return self.error.exit_code if self.error is not None else self.follower_exit_code
-
-
-def _quiet_lost_connection(args: threading.ExceptHookArgs) -> None:
-    """Optuna's heartbeat thread dies with a traceback when the database goes away; the
-    main thread reports that (retry, then exit 3), so one line is enough here."""
-    if args.exc_value is not None and is_connection_error(args.exc_value):
-        print("warning: a heartbeat could not reach the study storage", file=sys.stderr)
-        return
-    threading.__excepthook__(args)
-
-
-def _rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return math.nan
 
 
 class StudyRunner:
@@ -135,8 +99,10 @@ class StudyRunner:
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         # heartbeats, stale-trial retries and matplotlib plots are "experimental" in Optuna 5
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-        threading.excepthook = _quiet_lost_connection
-        self._resolve_identity()
+        threading.excepthook = quiet_lost_connection
+        self.study_id, self.name, self.study_dir = resolve_identity(
+            self.hpo, self.options, self.experiments_dir
+        )
         recorded = (
             StudyRecord.read(self.study_dir).storage
             if (self.study_dir / STUDY_FILE).is_file()
@@ -164,11 +130,13 @@ class StudyRunner:
         self.log = RunLog(self.study_dir / "logs" / "hpo.jsonl")
         atomic_write_text(
             self.study_dir / "config.yaml",
-            yaml.safe_dump(self._config_without_secrets(), sort_keys=False),
+            yaml.safe_dump(config_without_secrets(self.hpo), sort_keys=False),
         )
-        self.split = self._shared_split()
-        self.record = self._study_record()
-        self._setup_tracking()
+        self.split, self.baselines = shared_split(self.study_dir, self.hpo)
+        self.record = study_record(self.study_dir, self.study_id, self.name, self.hpo, self.url)
+        self.tracker = start_parent_run(
+            self.hpo, self.study, self.record, self.experiments_dir, self._retry
+        )
         self.record.write(self.study_dir)
         self.log.write(
             "study_resume" if self.options.resume else "study_start",
@@ -194,41 +162,6 @@ class StudyRunner:
                 highlight=False,
             )
 
-    def _resolve_identity(self) -> None:
-        if self.options.resume:
-            self.study_dir = self.options.study_dir or find_study_dir(
-                self.experiments_dir, self.options.resume
-            )
-            existing = StudyRecord.read(self.study_dir)
-            self.study_id, self.name = existing.study_id, existing.name
-            return
-        name = self.options.study_name or self.hpo.study.name
-        joined = self._existing_by_name(name) if name else None
-        if joined is not None:  # another worker (or an earlier run) started this study
-            self.study_dir, self.study_id = joined, StudyRecord.read(joined).study_id
-        else:
-            self.study_id = new_study_id()
-            self.study_dir = (
-                self.options.study_dir or self.experiments_dir / f"study_{self.study_id}"
-            )
-        self.name = name or f"study-{self.study_id}"
-
-    def _existing_by_name(self, name: str) -> Path | None:
-        if self.options.study_dir is not None and (self.options.study_dir / "study.json").is_file():
-            return self.options.study_dir
-        for directory in study_dirs(self.experiments_dir):
-            if StudyRecord.read(directory).name == name:
-                return directory
-        return None
-
-    def _config_without_secrets(self) -> dict[str, Any]:
-        """The resolved config as written next to the study: the storage URL without its
-        password (a resume then takes the URL from study.storage=... or $DATAAUG_STUDY_STORAGE)."""
-        data = self.hpo.to_dict()
-        if data["study"].get("storage"):
-            data["study"]["storage"] = redact_url(data["study"]["storage"])
-        return data
-
     def _adopt_study_attributes(self) -> None:
         """The first worker stores the study's id and directory in the database; the others
         (and resumes) take them from there, so all agree."""
@@ -244,77 +177,6 @@ class StudyRunner:
                 lambda: self.study.set_user_attr("study_dir", str(self.study_dir)),
                 "record the study dir",
             )
-
-    def _shared_split(self) -> SplitManifest:
-        """The study's split (made once, then read back), and the trivial baselines of the
-        optimisation metric on its validation split, the reference for every trial value."""
-        path = self.study_dir / MANIFEST_NAME
-        existing = SplitManifest.read(path) if path.is_file() else None
-        split, pairs = split_and_pairs(
-            self.hpo.train.dataset, self.hpo.train.model.num_criteria_classes, existing
-        )
-        if existing is None:
-            atomic_write_text(path, json.dumps(split.to_dict(), indent=1))
-        metric = self.hpo.study.optimization_metric.removeprefix("val/")
-        self.baselines = (
-            {
-                name: row[metric]
-                for name, row in baseline_scores(
-                    pairs, split.post_ids, "validation", [metric], "val"
-                ).items()
-            }
-            if pairs is not None
-            else {}
-        )
-        return split
-
-    def _study_record(self) -> StudyRecord:
-        path = self.study_dir / "study.json"
-        cfg = self.hpo.study
-        if path.is_file():
-            record = StudyRecord.read(self.study_dir)
-            record.requested_trials, record.status = cfg.num_trials, "in_progress"
-            return record
-        return StudyRecord(
-            study_id=self.study_id,
-            name=self.name,
-            created=utc_timestamp(),
-            storage=redact_url(self.url),
-            requested_trials=cfg.num_trials,
-            optimization_metric=cfg.optimization_metric,
-            direction=cfg.direction,
-            config_hash=config_fingerprint(self.hpo.to_dict()),
-        )
-
-    def _setup_tracking(self) -> None:
-        tracking = self.hpo.train.tracking
-        if tracking.backend != "mlflow":
-            return
-        from dataaug_multi_both.tracking.mlflow_logger import RunTracker
-
-        self.tracker = RunTracker(tracking, self.experiments_dir)
-        existing = (
-            self.study.user_attrs.get("mlflow_parent_run_id") or self.record.mlflow_parent_run_id
-        )
-        cfg = self.hpo.study
-        params = {
-            "num_trials": cfg.num_trials,
-            "optimization_metric": cfg.optimization_metric,
-            "sampler": cfg.sampler.type,
-            "sampler_seed": cfg.sampler.seed,
-            "pruner": cfg.pruner.type,
-            "keep_top_k_trials": cfg.keep_top_k_trials,
-            **{f"search_space.{s.name}": s.describe() for s in self.hpo.search_space},
-        }
-        run_id = self.tracker.start(
-            existing, f"study_{self.study_id}", params, {"study_id": self.study_id}
-        )
-        if existing != run_id:
-            self._retry(
-                lambda: self.study.set_user_attr("mlflow_parent_run_id", run_id),
-                "record the MLflow run",
-            )
-        self.record.mlflow_parent_run_id = run_id
 
     def _retry(self, call: Any, what: str) -> Any:
         return with_connection_retry(call, what, self.url, self.hpo.study.connection_retry_sec)
@@ -399,29 +261,9 @@ class StudyRunner:
                 self.log.write("trial_requeued", number=trial.number, params=trial.params)
 
     def _disk_problem(self) -> str | None:
-        """Free space must stay above the threshold after the next trial's checkpoints."""
         threshold = self.hpo.train.retention.disk_space_threshold_percent
-        usage = disk_usage(self.experiments_dir)
-        needed = 2 * self._largest_checkpoint()
-        if fits_on_disk(usage.free, usage.total, needed, threshold):
-            return None
-        return (
-            f"not enough disk space for another trial in {self.experiments_dir}: "
-            f"{usage.free / 1e9:.3f} GB free of {usage.total / 1e9:.3f} GB, the threshold is {threshold}% "
-            f"and a trial needs about {needed / 1e6:.1f} MB; free space, then --resume-study {self.study_id}"
-        )
-
-    def _largest_checkpoint(self) -> int:
-        """The largest resume checkpoint any trial of the study has written (0 before any)."""
-        sizes = [0]
-        for trial_dir in self._trial_dirs():
-            try:
-                manifest = CheckpointManifest.read(trial_dir / "checkpoints")
-            except StorageError:  # unreadable: the trial's own run reports it
-                continue
-            if manifest is not None:
-                sizes += [r.size_bytes for r in manifest.records if r.kind == RESUME]
-        return max(sizes)
+        problem = study_disk_problem(self.experiments_dir, self._trial_dirs(), threshold)
+        return f"{problem}; free space, then --resume-study {self.study_id}" if problem else None
 
     def _trial_dirs(self) -> list[Path]:
         return sorted(self.experiments_dir.glob(f"trial_{self.study_id}-*"))
@@ -451,7 +293,7 @@ class StudyRunner:
             epochs=outcome.epochs,
             bytes_freed=freed,
             study_footprint_bytes=footprint,
-            rss_mb=round(_rss_mb(), 1),
+            rss_mb=round(rss_mb(), 1),
             pid=os.getpid(),
         )
         progress = self._progress(views)
@@ -525,7 +367,7 @@ class StudyRunner:
         self.console.print(
             summary_table(trials, short_metric_title(self.hpo.study.optimization_metric))
         )
-        self._finish_tracking(exit_code, plots)
+        finish_parent_run(self.tracker, self.study_dir, exit_code, plots, self.console)
         where = [f"study: {self.study_dir}"]
         if plots:
             where.append(f"plots: {self.study_dir / 'plots'}")
@@ -535,31 +377,6 @@ class StudyRunner:
             )
         self.console.print("\n".join(where), highlight=False)
         return StudyResult(self.study_dir, self.record, error)
-
-    def _finish_tracking(self, exit_code: int, plots: list[Path]) -> None:
-        if self.tracker is None:
-            return
-        try:
-            self.tracker.log_artifacts(
-                [self.study_dir / "study.json", self.study_dir / "logs" / "hpo.jsonl", *plots]
-            )
-            self.tracker.finish("FINISHED" if exit_code in (0, 1) else "FAILED")
-        except DataAugError as exc:
-            self.console.print(f"warning: {exc.message}")
-
-
-def locate_study(key: str, overrides: list[str], study_dir: Path | None) -> Path:
-    """The directory of the study to resume: --study-dir, else found by id or name under the
-    experiments directory (output.experiments_dir=... in the overrides, else experiments/)."""
-    if study_dir is not None:
-        if not (study_dir / "study.json").is_file():
-            raise StudyStorageError(f"no study.json in {study_dir}")
-        return study_dir
-    root = next(
-        (o.split("=", 1)[1] for o in overrides if o.startswith("output.experiments_dir=")),
-        "experiments",
-    )
-    return find_study_dir(Path(root).resolve(), key)
 
 
 def run_study(hpo: HpoConfig, options: StudyOptions) -> StudyResult:

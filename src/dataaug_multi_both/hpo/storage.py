@@ -3,6 +3,8 @@ several workers), with heartbeats so that a killed worker's trial is failed and 
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -139,3 +141,12 @@ def open_storage(
             f"cannot open study storage {redact_url(url)}: {type(exc).__name__}: "
             f"{first_line(exc)[:200]}"
         ) from None
+
+
+def quiet_lost_connection(args: threading.ExceptHookArgs) -> None:
+    """Optuna's heartbeat thread dies with a traceback when the database goes away; the
+    main thread reports that (retry, then exit 3), so one line is enough here."""
+    if args.exc_value is not None and is_connection_error(args.exc_value):
+        print("warning: a heartbeat could not reach the study storage", file=sys.stderr)
+        return
+    threading.__excepthook__(args)
