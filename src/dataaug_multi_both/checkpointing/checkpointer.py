@@ -53,34 +53,10 @@ class Checkpointer:
         saved = [r.epoch for r in self.store.manifest.records]
         return max(saved) if saved else None
 
-    def estimate_bytes(self, fallback: int) -> int:
-        """Size of the next save: the last save's size, or `fallback` before the first."""
-        resume = [r.size_bytes for r in self.store.manifest.records if r.kind == RESUME]
-        return resume[-1] if resume else fallback
-
     def wants(self, epoch: int, is_new_best: bool, is_final: bool) -> bool:
         return should_save(
             epoch, self.last_saved_epoch, is_new_best, is_final, self.retention.min_interval_epochs
         )
-
-    def save_epoch(
-        self,
-        epoch: int,
-        step: int,
-        metric_value: float | None,
-        metrics: dict[str, Any],
-        is_new_best: bool,
-        is_final: bool,
-        build_payload: Callable[[], dict[str, Any]],
-        estimate_fallback: int,
-    ) -> CheckpointRecord | None:
-        """Save epoch `epoch` if the policy asks for it, then apply retention."""
-        if not self.wants(epoch, is_new_best, is_final):
-            return None
-        self._ensure_space(self.estimate_bytes(estimate_fallback), epoch)
-        record = self.store.save(build_payload(), epoch, step, metric_value, metrics)
-        self._saved(record)
-        return record
 
     def write_serialized(
         self,

@@ -162,15 +162,3 @@ class CheckpointStore:
         self.manifest.write(self.directory)
         remove_quietly(self.path_of(record))
         return record.size_bytes
-
-    def verify(self, record: CheckpointRecord) -> bool:
-        path = self.path_of(record)
-        try:
-            return path.is_file() and file_sha256(path) == record.sha256
-        except OSError:
-            return False
-
-    def record_for(self, path: Path) -> CheckpointRecord | None:
-        if path.resolve().parent != self.directory.resolve():
-            return None
-        return self.manifest.by_file(path.name)

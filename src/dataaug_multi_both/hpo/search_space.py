@@ -11,7 +11,6 @@ Keys are dotted paths into the training config; a few short names are aliases.
 from __future__ import annotations
 
 import dataclasses
-import math
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -132,16 +131,3 @@ def sample(trial: Any, specs: list[ParamSpec]) -> dict[str, Any]:
             value = trial.suggest_float(spec.name, spec.low, spec.high, log=spec.log)
         values[spec.path] = value
     return values
-
-
-def space_size_hint(specs: list[ParamSpec]) -> float:
-    """Number of distinct configurations (inf when any dimension is continuous)."""
-    size = 1.0
-    for spec in specs:
-        if spec.kind == "categorical":
-            size *= len(spec.choices)
-        elif spec.kind == "int" and spec.low is not None and spec.high is not None:
-            size *= (spec.high - spec.low) // (spec.step or 1) + 1
-        else:
-            return math.inf
-    return size

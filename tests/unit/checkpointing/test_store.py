@@ -14,7 +14,7 @@ from dataaug_multi_both.checkpointing import format as ckpt
 from dataaug_multi_both.checkpointing.atomic import TEMP_MARKER
 from dataaug_multi_both.checkpointing.checkpointer import Checkpointer
 from dataaug_multi_both.checkpointing.manifest import CheckpointManifest
-from dataaug_multi_both.checkpointing.store import CheckpointStore, file_sha256
+from dataaug_multi_both.checkpointing.store import CheckpointStore, file_sha256, serialize
 from dataaug_multi_both.config.schema import RetentionConfig
 from dataaug_multi_both.errors import StorageError
 from dataaug_multi_both.training.run_state import select_resume_checkpoint
@@ -54,16 +54,9 @@ def run_epochs(
     history: list[float] = []
     for epoch, value in enumerate(metrics, start=1):
         best = all(value > h for h in history)
-        checkpointer.save_epoch(
-            epoch,
-            epoch * 10,
-            value,
-            {"m": value},
-            best,
-            epoch == len(metrics),
-            lambda e=epoch: payload(e, int(WEIGHTS * growth ** (e - 1))),
-            0,
-        )
+        if checkpointer.wants(epoch, best, epoch == len(metrics)):  # as the training loop does
+            data = serialize(payload(epoch, int(WEIGHTS * growth ** (epoch - 1))))
+            checkpointer.write_serialized(data, "resume", epoch, epoch * 10, value, {"m": value})
         history.append(value)
     return checkpointer, events
 
@@ -203,11 +196,13 @@ def test_free_space_check_drops_all_but_best_and_latest_first(small_tmpfs: Path)
 def test_disk_full_during_write_is_exit_4_and_leaves_previous_checkpoints(
     small_tmpfs: Path,
 ) -> None:
-    # each payload doubles (100, 200, 400, 800 kB...), so the size of the last save
-    # underestimates the next one and the 1 MB filesystem really fills up during a write
+    # two checkpoints on the 1 MB filesystem, then a write that does not fit (the disk
+    # filled up after the free-space check, e.g. by another process) fails half-way
     directory = small_tmpfs / "checkpoints"
+    checkpointer, _ = run_epochs(directory, [0.1, 0.2], keep_last_n=10, keep_best_k=0)
+    too_big = serialize(payload(3, WEIGHTS * 4))
     with pytest.raises(StorageError) as err:
-        run_epochs(directory, [0.1, 0.2, 0.3, 0.4, 0.5], growth=2.0, keep_last_n=10, keep_best_k=0)
+        checkpointer.store.save_serialized(too_big, "resume", 3, 30, 0.3, {"m": 0.3})
     assert err.value.exit_code == 4 and "no space left" in err.value.message
     assert not [p for p in directory.iterdir() if TEMP_MARKER in p.name]
     manifest = CheckpointManifest.read(directory)
