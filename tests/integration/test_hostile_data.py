@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from dataaug_multi_both.data.tables import ANNOTATION_COLUMNS
 from tests.integration.conftest import read_jsonl, run_cli
 
 pytestmark = pytest.mark.integration
@@ -49,14 +50,7 @@ def test_huge_empty_and_injection_like_posts_train(tmp_path: Path) -> None:
                 "unaligned",
             ),
         ],
-        columns=[
-            "post_id",
-            "sentence_id",
-            "sentence_text",
-            "DSM5_symptom",
-            "status",
-            "explanation",
-        ],
+        columns=list(ANNOTATION_COLUMNS),
     )
     data = tmp_path / "data"
     data.mkdir()

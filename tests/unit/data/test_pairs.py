@@ -4,7 +4,7 @@ import pandas as pd
 
 from dataaug_multi_both.data.criteria import SYMPTOMS
 from dataaug_multi_both.data.pairs import build_pairs
-from dataaug_multi_both.data.tables import normalise_tables
+from dataaug_multi_both.data.tables import ANNOTATION_COLUMNS, normalise_tables
 
 TEXT = "I can't sleep. I sleep fine on weekends. I feel worthless."
 
@@ -13,14 +13,7 @@ def tables(rows: list[tuple]) -> object:
     posts = pd.DataFrame({"post_id": ["a", "b"], "text": [TEXT, "Nothing here."]})
     annotations = pd.DataFrame(
         rows,
-        columns=[
-            "post_id",
-            "sentence_id",
-            "sentence_text",
-            "DSM5_symptom",
-            "status",
-            "explanation",
-        ],
+        columns=list(ANNOTATION_COLUMNS),
     )
     return normalise_tables(posts, annotations, "test")
 

@@ -17,7 +17,7 @@ from dataaug_multi_both.data.features import (
     window_bounds,
 )
 from dataaug_multi_both.data.pairs import build_pairs
-from dataaug_multi_both.data.tables import normalise_tables
+from dataaug_multi_both.data.tables import ANNOTATION_COLUMNS, normalise_tables
 from dataaug_multi_both.data.windows import InputBuilder, build_window_table
 from dataaug_multi_both.training.inference import _char_span
 
@@ -43,14 +43,7 @@ def build(tokenizer: Any, max_length: int = 64, stride: int = 16) -> tuple[Any, 
     posts = pd.DataFrame({"post_id": ["long"], "text": [LONG_POST]})
     ann = pd.DataFrame(
         [("long", "s_0_0_60", EVIDENCE, "SUICIDAL_THOUGHTS", 1, "x")],
-        columns=[
-            "post_id",
-            "sentence_id",
-            "sentence_text",
-            "DSM5_symptom",
-            "status",
-            "explanation",
-        ],
+        columns=list(ANNOTATION_COLUMNS),
     )
     pairs = build_pairs(normalise_tables(posts, ann, "t"), 9, 0.8)
     template = PairTemplate.from_tokenizer(tokenizer)
