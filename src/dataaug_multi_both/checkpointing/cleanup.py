@@ -25,6 +25,7 @@ from dataaug_multi_both.checkpointing.store import CheckpointStore, file_sha256
 from dataaug_multi_both.checkpointing.study_retention import KEEP_BEST, RELEASE
 from dataaug_multi_both.config.schema import RetentionConfig
 from dataaug_multi_both.errors import DataAugError
+from dataaug_multi_both.layout import TrialPaths
 
 ORPHANED_ONLY = "orphaned-only"
 POLICY = "policy"
@@ -103,7 +104,7 @@ def plan_trial(facts: TrialFacts, mode: str) -> CleanupPlan:
                     "delete_file", path, path.stat().st_size, "temp file of an interrupted write"
                 )
             )
-    directory = trial_dir / "checkpoints"
+    directory = TrialPaths(trial_dir).checkpoints
     manifest = CheckpointManifest.read(directory) if directory.is_dir() else None
     listed = {r.file for r in manifest.retained()} if manifest else set()
     for path in sorted(directory.glob("*.pt")) if directory.is_dir() else []:

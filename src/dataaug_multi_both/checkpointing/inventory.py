@@ -8,6 +8,7 @@ from typing import Any
 
 from dataaug_multi_both.checkpointing.manifest import CheckpointManifest
 from dataaug_multi_both.errors import DataAugError
+from dataaug_multi_both.layout import MANIFEST_FILE, TrialPaths
 from dataaug_multi_both.metric_names import is_per_criterion
 
 
@@ -25,8 +26,8 @@ def checkpoint_directory(trial_dir: Path) -> Path:
     """`trial_dir/checkpoints`, or `trial_dir` itself when it holds the manifest."""
     if not trial_dir.is_dir():
         raise DataAugError(f"trial directory not found: {trial_dir}")
-    for candidate in (trial_dir / "checkpoints", trial_dir):
-        if (candidate / "manifest.json").is_file():
+    for candidate in (TrialPaths(trial_dir).checkpoints, trial_dir):
+        if (candidate / MANIFEST_FILE).is_file():
             return candidate
     raise DataAugError(
         f"no checkpoint manifest in {trial_dir} (a --dry-run trains without checkpoints)"

@@ -9,8 +9,7 @@ import socket
 from pathlib import Path
 
 from dataaug_multi_both.checkpointing.atomic import atomic_write_text, remove_quietly
-
-LOCK_FILE = ".lock"
+from dataaug_multi_both.layout import LOCK_FILE
 
 
 def acquire(trial_dir: Path) -> Path:

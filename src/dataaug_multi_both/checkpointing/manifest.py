@@ -15,8 +15,8 @@ from typing import Any
 from dataaug_multi_both.checkpointing.atomic import atomic_write_text
 from dataaug_multi_both.checkpointing.policy import CheckpointFacts, best_epoch
 from dataaug_multi_both.errors import StorageError
+from dataaug_multi_both.layout import MANIFEST_FILE
 
-MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 1
 
 

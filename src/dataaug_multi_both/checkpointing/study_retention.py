@@ -16,13 +16,14 @@ from dataaug_multi_both.checkpointing.manifest import CheckpointManifest
 from dataaug_multi_both.checkpointing.policy import RESUME, fits_on_disk
 from dataaug_multi_both.checkpointing.store import CheckpointStore
 from dataaug_multi_both.errors import StorageError
+from dataaug_multi_both.layout import TrialPaths
 
 KEEP_BEST = "keep_best"
 RELEASE = "release"
 
 
 def trial_checkpoint_dir(trial_dir: Path) -> Path:
-    return trial_dir / "checkpoints"
+    return TrialPaths(trial_dir).checkpoints
 
 
 def retained_bytes(trial_dir: Path) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from dataaug_multi_both.cli._common import make_console, run_command, split_overrides
 from dataaug_multi_both.errors import ConfigError
+from dataaug_multi_both.layout import StudyPaths
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +71,7 @@ def _run(argv: list[str] | None) -> int:
     config_file = args.config
     if args.resume_study:
         study_dir = locate_study(args.resume_study, overrides, study_dir)
-        config_file = config_file or str(study_dir / "config.yaml")
+        config_file = config_file or str(StudyPaths(study_dir).config)
     hpo = load_hpo_config(
         config_file,
         overrides,

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from dataaug_multi_both.errors import DataLoadError
+from dataaug_multi_both.layout import SPLIT_MANIFEST_FILE
 
 SPLIT_KEYS = ("train", "validation", "test")
-MANIFEST_NAME = "split_manifest.json"
+MANIFEST_NAME = SPLIT_MANIFEST_FILE
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from dataaug_multi_both.errors import DataAugError, ScopeError
 from dataaug_multi_both.hpo.evaluate import load_study_for
 from dataaug_multi_both.hpo.study import study_dirs
 from dataaug_multi_both.hpo.trials import best_trial, study_retention_plan
+from dataaug_multi_both.layout import STUDY_FILE, StudyPaths, TrialPaths
 
 STUDY_TRIAL = re.compile(r"^trial_(?P<study>\d{8}-\d{6}-[0-9a-f]{6})-(?P<number>\d{3,})$")
 
@@ -51,8 +52,8 @@ def checked_root(path: Path) -> Path:
 def read_study(study_dir: Path) -> StudyView:
     record, study = load_study_for(study_dir)
     config = (
-        yaml.safe_load((study_dir / "config.yaml").read_text())
-        if (study_dir / "config.yaml").is_file()
+        yaml.safe_load(StudyPaths(study_dir).config.read_text())
+        if StudyPaths(study_dir).config.is_file()
         else {}
     )
     keep_top_k = int((config.get("study") or {}).get("keep_top_k_trials", 1))
@@ -75,7 +76,7 @@ def read_study(study_dir: Path) -> StudyView:
 def _retention_of(trial_dir: Path) -> RetentionConfig | None:
     try:
         return TrainConfig.from_dict(
-            yaml.safe_load((trial_dir / "config.yaml").read_text())
+            yaml.safe_load(TrialPaths(trial_dir).config.read_text())
         ).retention
     except (OSError, DataAugError, yaml.YAMLError, TypeError, AttributeError):
         return None
@@ -95,11 +96,9 @@ def _facts(trial_dir: Path, studies: dict[str, StudyView], aggressive: bool) -> 
             keep_single_best=aggressive and study.best_dir == trial_dir.name,
             orphan_dir=not referenced
             and not running
-            and not (trial_dir / "checkpoints" / "manifest.json").is_file(),
+            and not TrialPaths(trial_dir).manifest.is_file(),
         )
-    orphan = (
-        bool(match) and not (trial_dir / "checkpoints" / "manifest.json").is_file() and not running
-    )
+    orphan = bool(match) and not TrialPaths(trial_dir).manifest.is_file() and not running
     return TrialFacts(
         trial_dir,
         running=running,
@@ -123,11 +122,11 @@ def resolve_scope(
         return Scope(root, [_facts(root, studies, aggressive)])
     if study_dir is not None:
         study = checked_root(study_dir)
-        if not (study / "study.json").is_file():
-            raise ScopeError(f"no study.json in {study}")
+        if not StudyPaths(study).record.is_file():
+            raise ScopeError(f"no {STUDY_FILE} in {study}")
         view = read_study(study)
         root = study.parent
-        trials = sorted(root.glob(f"trial_{view.study_id}-*"))
+        trials = StudyPaths(study).trial_dirs(view.study_id)
         facts = [
             _facts(t, {view.study_id: view}, aggressive)
             for t in trials

@@ -32,6 +32,7 @@ from dataaug_multi_both.errors import (
 from dataaug_multi_both.hpo.storage import resolve_storage_url
 from dataaug_multi_both.hpo.study import STUDY_FILE, StudyRecord
 from dataaug_multi_both.hpo.trials import best_trial
+from dataaug_multi_both.layout import TrialPaths
 from dataaug_multi_both.stamps import utc_timestamp
 from dataaug_multi_both.training.distributed import (
     SINGLE,
@@ -84,7 +85,7 @@ def trial_dir_near(study_dir: Path, recorded: str) -> Path:
 
 def choose_checkpoint(trial_dir: Path) -> ChosenCheckpoint:
     """The trial's best retained checkpoint that verifies (next best, with a warning)."""
-    directory = trial_dir / "checkpoints"
+    directory = TrialPaths(trial_dir).checkpoints
     manifest = CheckpointManifest.read(directory) if directory.is_dir() else None
     if manifest is None or not manifest.retained():
         raise CheckpointUnavailableError(
@@ -147,7 +148,7 @@ def evaluate_study(
     chosen = choose_checkpoint(trial_dir)
     for warning in chosen.warnings:
         console.print(f"warning: {warning}; using the next best checkpoint", highlight=False)
-    config = TrainConfig.from_dict(yaml.safe_load((trial_dir / "config.yaml").read_text()))
+    config = TrainConfig.from_dict(yaml.safe_load(TrialPaths(trial_dir).config.read_text()))
     split = SplitManifest.read(study_dir / MANIFEST_NAME)
     device = dist.device(torch_device("auto"))
     cache = feature_cache_dir(config.dataset, trial_dir.parent)

@@ -7,12 +7,13 @@ from typing import Any
 
 from dataaug_multi_both.hpo.storage import storage_url
 from dataaug_multi_both.hpo.study import StudyRecord, study_dirs, study_status
+from dataaug_multi_both.layout import StudyPaths
 
 
 def live_counts(study_dir: Path, record: StudyRecord) -> dict[str, int] | None:
     """Trial states read from the study's own SQLite database (None when it has none or it
     cannot be read: the counts of study.json are used then)."""
-    db = study_dir / "optuna_study.db"
+    db = StudyPaths(study_dir).database
     if not db.is_file():
         return None
     import optuna

@@ -31,6 +31,7 @@ from dataaug_multi_both.errors import (
     TrainingError,
 )
 from dataaug_multi_both.hpo.search_space import ParamSpec, sample
+from dataaug_multi_both.layout import TrialPaths, study_trial_id
 from dataaug_multi_both.training.distributed import SINGLE, Distributed
 from dataaug_multi_both.training.launch import run_training
 from dataaug_multi_both.training.reporting import TrackingContext
@@ -41,7 +42,7 @@ TRIAL_ERRORS = (TrainingError, DataLoadError, ConfigError)
 
 
 def trial_id_for(study_id: str, number: int) -> str:
-    return f"{study_id}-{number:03d}"
+    return study_trial_id(study_id, number)
 
 
 def trial_config(base: TrainConfig, values: dict[str, Any], trial_id: str) -> TrainConfig:
@@ -85,7 +86,9 @@ class Objective:
         experiments_dir = Path(self.base.output.experiments_dir).resolve()
         self.storage_retry(lambda: trial.set_user_attr("trial_id", trial_id), "record the trial id")
         self.storage_retry(
-            lambda: trial.set_user_attr("trial_dir", str(experiments_dir / f"trial_{trial_id}")),
+            lambda: trial.set_user_attr(
+                "trial_dir", str(TrialPaths.of(experiments_dir, trial_id).root)
+            ),
             "record the trial directory",
         )
         try:

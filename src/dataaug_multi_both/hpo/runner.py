@@ -59,6 +59,7 @@ from dataaug_multi_both.hpo.trials import (
     study_retention_plan,
     trial_views,
 )
+from dataaug_multi_both.layout import TRIAL_PREFIX, StudyPaths, TrialPaths, study_trial_id
 from dataaug_multi_both.metric_names import short_metric_title
 from dataaug_multi_both.training.distributed import process_group, torch_device
 from dataaug_multi_both.training.run_log import RunLog
@@ -127,9 +128,9 @@ class StudyRunner:
         self._adopt_study_attributes()
         self.study_dir.mkdir(parents=True, exist_ok=True)
         self.experiments_dir.mkdir(parents=True, exist_ok=True)
-        self.log = RunLog(self.study_dir / "logs" / "hpo.jsonl")
+        self.log = RunLog(StudyPaths(self.study_dir).log)
         atomic_write_text(
-            self.study_dir / "config.yaml",
+            StudyPaths(self.study_dir).config,
             yaml.safe_dump(config_without_secrets(self.hpo), sort_keys=False),
         )
         self.split, self.baselines = shared_split(self.study_dir, self.hpo)
@@ -266,7 +267,7 @@ class StudyRunner:
         return f"{problem}; free space, then --resume-study {self.study_id}" if problem else None
 
     def _trial_dirs(self) -> list[Path]:
-        return sorted(self.experiments_dir.glob(f"trial_{self.study_id}-*"))
+        return sorted(self.experiments_dir.glob(f"{TRIAL_PREFIX}{self.study_id}-*"))
 
     def footprint_bytes(self) -> int:
         return sum(retained_bytes(d) for d in self._trial_dirs())
@@ -320,8 +321,8 @@ class StudyRunner:
         for number, decision in study_retention_plan(
             views, self.hpo.study.keep_top_k_trials
         ).items():
-            trial_dir = self.experiments_dir / f"trial_{self.study_id}-{number:03d}"
-            freed += apply_trial_decision(trial_dir, decision, dtype)
+            trial = TrialPaths.of(self.experiments_dir, study_trial_id(self.study_id, number))
+            freed += apply_trial_decision(trial.root, decision, dtype)
         return freed
 
     # ---------------------------------------------------------------- finish
@@ -356,7 +357,7 @@ class StudyRunner:
         self.record.last_exit_code = exit_code
         self.record.footprint_bytes = self.footprint_bytes()
         self.record.write(self.study_dir)
-        plots = write_plots(self.study, self.study_dir / "plots") if best else []
+        plots = write_plots(self.study, StudyPaths(self.study_dir).plots) if best else []
         self.log.write(
             "study_end",
             exit_code=exit_code,

@@ -12,12 +12,12 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from dataaug_multi_both.errors import StudyStorageError, first_line
+from dataaug_multi_both.layout import STUDY_DB
 
 T = TypeVar("T")
 
 
 STORAGE_ENV = "DATAAUG_STUDY_STORAGE"  # the full storage URL, for one with a password
-STUDY_DB = "optuna_study.db"
 REDACTED = "***"
 
 

@@ -17,9 +17,9 @@ from dataaug_multi_both.checkpointing.atomic import atomic_write_text
 from dataaug_multi_both.errors import ConfigError, StudyStorageError
 from dataaug_multi_both.hpo.config import PrunerConfig, SamplerConfig
 from dataaug_multi_both.hpo.search_space import ParamSpec
+from dataaug_multi_both.layout import STUDY_FILE
 from dataaug_multi_both.stamps import new_run_id, utc_timestamp
 
-STUDY_FILE = "study.json"
 PREFIX = "study_"
 
 

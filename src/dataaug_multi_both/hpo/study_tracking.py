@@ -9,6 +9,7 @@ from typing import Any
 from dataaug_multi_both.errors import DataAugError
 from dataaug_multi_both.hpo.config import HpoConfig
 from dataaug_multi_both.hpo.study import StudyRecord
+from dataaug_multi_both.layout import StudyPaths
 
 
 def start_parent_run(
@@ -55,7 +56,8 @@ def finish_parent_run(
     if tracker is None:
         return
     try:
-        tracker.log_artifacts([study_dir / "study.json", study_dir / "logs" / "hpo.jsonl", *plots])
+        paths = StudyPaths(study_dir)
+        tracker.log_artifacts([paths.record, paths.log, *plots])
         tracker.finish("FINISHED" if exit_code in (0, 1) else "FAILED")
     except DataAugError as exc:
         console.print(f"warning: {exc.message}")

@@ -12,6 +12,7 @@ from dataaug_multi_both.checkpointing.manifest import CheckpointManifest
 from dataaug_multi_both.checkpointing.policy import RESUME
 from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.errors import Interrupted, TrackingError
+from dataaug_multi_both.layout import TrialPaths
 from dataaug_multi_both.stamps import new_run_id
 from dataaug_multi_both.training.distributed import (
     elastic_restart_count,
@@ -53,7 +54,7 @@ def _elastic_resume(config: TrainConfig, options: RunOptions) -> RunOptions:
     trial_id = json.loads(marker.read_text())["trial_id"] if marker.is_file() else None
     if trial_id is None:
         return options
-    checkpoints = marker.parent / f"trial_{trial_id}" / "checkpoints"
+    checkpoints = TrialPaths.of(marker.parent, trial_id).checkpoints
     latest = latest_resume_in(checkpoints) if checkpoints.is_dir() else None
     if latest is None:
         return dataclasses.replace(options, elastic_trial_id=trial_id)

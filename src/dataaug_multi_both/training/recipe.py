@@ -23,6 +23,7 @@ from dataaug_multi_both.data.epoch_augmentation import epoch_training_data
 from dataaug_multi_both.data.pipeline import PreparedData, feature_cache_dir, prepare_data
 from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
 from dataaug_multi_both.errors import Interrupted
+from dataaug_multi_both.layout import TrialPaths
 from dataaug_multi_both.metric_names import resolve_metric_name
 from dataaug_multi_both.model.encoder import (
     load_encoder,
@@ -380,7 +381,8 @@ class TrainingRecipe:
 
     # --------------------------------------------------------------- cleanup
     def finish_tracking(self) -> None:
-        artifacts = [self.trial_dir / "config.yaml", self.trial_dir / MANIFEST_NAME, self.log.path]
+        paths = TrialPaths(self.trial_dir)
+        artifacts = [paths.config, paths.split_manifest, self.log.path]
         self.tracking.finish("FINISHED", artifacts, self.checkpoints.best())
 
     def cleanup(self) -> None:

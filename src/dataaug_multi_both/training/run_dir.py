@@ -12,6 +12,7 @@ import yaml
 from dataaug_multi_both.checkpointing import lock as trial_lock
 from dataaug_multi_both.checkpointing.atomic import atomic_write_text
 from dataaug_multi_both.config.schema import TrainConfig
+from dataaug_multi_both.layout import TrialPaths
 from dataaug_multi_both.stamps import new_run_id
 from dataaug_multi_both.training.run_log import NullRunLog, RunLog
 from dataaug_multi_both.training.run_options import RunOptions
@@ -48,10 +49,11 @@ def open_run_directory(
         progress.trial_id = dist.broadcast(
             options.elastic_trial_id or config.output.trial_id or new_run_id()
         )
-        trial_dir = Path(config.output.experiments_dir).resolve() / f"trial_{progress.trial_id}"
-        default_checkpoints = trial_dir / "checkpoints"
+        experiments_dir = Path(config.output.experiments_dir).resolve()
+        trial_dir = TrialPaths.of(experiments_dir, progress.trial_id).root
+        default_checkpoints = TrialPaths(trial_dir).checkpoints
     checkpoint_dir = (options.checkpoint_dir or default_checkpoints).resolve()
-    log_path = trial_dir / "logs" / "train.jsonl"
+    log_path = TrialPaths(trial_dir).log
     if not dist.is_main:  # only rank 0 writes the run directory
         return RunDirectory(trial_dir, checkpoint_dir, NullRunLog(log_path))
     trial_dir.mkdir(parents=True, exist_ok=True)
@@ -60,7 +62,7 @@ def open_run_directory(
     if resume is None:
         forget_unfinished_attempt(log)
     resolved = yaml.safe_dump(config.to_dict(), sort_keys=False)
-    atomic_write_text(trial_dir / "config.yaml", resolved)
+    atomic_write_text(TrialPaths(trial_dir).config, resolved)
     info(f"run directory: {trial_dir}")
     if dist.enabled:
         trainer = config.trainer

@@ -16,6 +16,7 @@ from dataaug_multi_both.checkpointing.store import file_sha256, load_checkpoint
 from dataaug_multi_both.config.compose import config_fingerprint
 from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.errors import ConfigError, StorageError
+from dataaug_multi_both.layout import CHECKPOINTS_DIR, TrialPaths
 from dataaug_multi_both.training.seeding import capture_rng_state
 
 # Settings that may change between a run and its resume: they do not change what is trained.
@@ -65,7 +66,7 @@ def trial_dir_of(checkpoint: Path) -> Path:
     default layout (so a moved or copied trial resumes in place), else the directory its
     manifest recorded (checkpoints kept elsewhere with --checkpoint-dir)."""
     directory = checkpoint.resolve().parent
-    if directory.name == "checkpoints" and (directory.parent / "config.yaml").is_file():
+    if directory.name == CHECKPOINTS_DIR and TrialPaths(directory.parent).config.is_file():
         return directory.parent
     try:
         manifest = CheckpointManifest.read(directory)
@@ -77,7 +78,7 @@ def trial_dir_of(checkpoint: Path) -> Path:
 def resume_config_path(checkpoint: Path) -> Path | None:
     """The resolved config of the trial a checkpoint belongs to (the base of a resume when
     no --config is given)."""
-    candidate = trial_dir_of(checkpoint) / "config.yaml"
+    candidate = TrialPaths(trial_dir_of(checkpoint)).config
     return candidate if candidate.is_file() else None
 
 

@@ -1,0 +1,104 @@
+"""Where everything lives on disk: the one place that spells the experiments tree.
+
+```
+{experiments_dir}/
+  trial_{trial_id}/          config.yaml, split_manifest.json, .lock, logs/train.jsonl,
+                             checkpoints/{epoch_NNN.pt, manifest.json}
+  study_{study_id}/          study.json, optuna_study.db, config.yaml, split_manifest.json,
+                             logs/hpo.jsonl, plots/
+  .cache/features/           tokenised posts shared by runs on the same data and tokenizer
+```
+A study's trials are `trial_{study_id}-{NNN}` next to the study directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+TRIAL_PREFIX = "trial_"
+STUDY_PREFIX = "study_"
+CHECKPOINTS_DIR = "checkpoints"
+MANIFEST_FILE = "manifest.json"
+CONFIG_FILE = "config.yaml"
+SPLIT_MANIFEST_FILE = "split_manifest.json"
+LOCK_FILE = ".lock"
+LOGS_DIR = "logs"
+TRAIN_LOG = "train.jsonl"
+HPO_LOG = "hpo.jsonl"
+STUDY_FILE = "study.json"
+STUDY_DB = "optuna_study.db"
+PLOTS_DIR = "plots"
+
+
+def study_trial_id(study_id: str, number: int) -> str:
+    return f"{study_id}-{number:03d}"
+
+
+@dataclass(frozen=True)
+class TrialPaths:
+    root: Path  # trial_{id}
+
+    @classmethod
+    def of(cls, experiments_dir: Path, trial_id: str) -> TrialPaths:
+        return cls(experiments_dir / f"{TRIAL_PREFIX}{trial_id}")
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / CHECKPOINTS_DIR
+
+    @property
+    def manifest(self) -> Path:
+        return self.checkpoints / MANIFEST_FILE
+
+    @property
+    def config(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    @property
+    def split_manifest(self) -> Path:
+        return self.root / SPLIT_MANIFEST_FILE
+
+    @property
+    def log(self) -> Path:
+        return self.root / LOGS_DIR / TRAIN_LOG
+
+
+@dataclass(frozen=True)
+class StudyPaths:
+    root: Path  # study_{id}
+
+    @classmethod
+    def of(cls, experiments_dir: Path, study_id: str) -> StudyPaths:
+        return cls(experiments_dir / f"{STUDY_PREFIX}{study_id}")
+
+    @property
+    def record(self) -> Path:
+        return self.root / STUDY_FILE
+
+    @property
+    def database(self) -> Path:
+        return self.root / STUDY_DB
+
+    @property
+    def config(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    @property
+    def split_manifest(self) -> Path:
+        return self.root / SPLIT_MANIFEST_FILE
+
+    @property
+    def log(self) -> Path:
+        return self.root / LOGS_DIR / HPO_LOG
+
+    @property
+    def plots(self) -> Path:
+        return self.root / PLOTS_DIR
+
+    def trial(self, study_id: str, number: int) -> TrialPaths:
+        """A trial of the study: next to the study directory."""
+        return TrialPaths.of(self.root.parent, study_trial_id(study_id, number))
+
+    def trial_dirs(self, study_id: str) -> list[Path]:
+        return sorted(self.root.parent.glob(f"{TRIAL_PREFIX}{study_id}-*"))
