@@ -21,7 +21,7 @@ from pathlib import Path
 from dataaug_multi_both.checkpointing.atomic import TEMP_MARKER, remove_quietly
 from dataaug_multi_both.checkpointing.manifest import CheckpointManifest, CheckpointRecord
 from dataaug_multi_both.checkpointing.policy import RESUME, decide, over_budget
-from dataaug_multi_both.checkpointing.store import CheckpointStore, file_sha256
+from dataaug_multi_both.checkpointing.store import CheckpointStore, verifies
 from dataaug_multi_both.checkpointing.study_retention import KEEP_BEST, RELEASE
 from dataaug_multi_both.config.schema import RetentionConfig
 from dataaug_multi_both.errors import DataAugError
@@ -192,7 +192,7 @@ def execute(plan: CleanupPlan, root: Path) -> int:
                     store.manifest.write(store.directory)
                 elif action.kind == "delete_record":
                     freed += store.delete(record)
-                elif action.kind == "slim" and file_sha256(action.path) == record.sha256:
+                elif action.kind == "slim" and verifies(action.path, record.sha256):
                     freed += store.slim(record, None)
     except OSError as exc:
         raise DataAugError(

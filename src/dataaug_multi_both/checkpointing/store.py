@@ -54,6 +54,14 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def verifies(path: Path, sha256: str) -> bool:
+    """The file at `path` exists and its SHA256 is the one recorded (the only check of it)."""
+    try:
+        return path.is_file() and file_sha256(path) == sha256
+    except OSError:
+        return False
+
+
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint with `weights_only=True`; unreadable files are a StorageError."""
     try:

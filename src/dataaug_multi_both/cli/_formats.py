@@ -12,6 +12,8 @@ from typing import Any
 
 from rich.table import Table
 
+from dataaug_multi_both.checkpointing.manifest import json_safe
+
 FORMATS = ("table", "json", "csv")
 
 
@@ -54,14 +56,7 @@ def render_table(
 
 
 def render_json(records: Sequence[dict[str, Any]]) -> str:
-    def safe(value: Any) -> Any:
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        if isinstance(value, dict):
-            return {k: safe(v) for k, v in value.items()}
-        return value
-
-    return json.dumps([safe(r) for r in records], indent=2)
+    return json.dumps(json_safe(list(records)), indent=2)
 
 
 def render_csv(records: Sequence[dict[str, Any]], keys: Sequence[str]) -> str:

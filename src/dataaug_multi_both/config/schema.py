@@ -8,7 +8,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from dataaug_multi_both.config.validation import build, require, validate_tree
+from dataaug_multi_both.config.validation import build, require, require_range, validate_tree
+from dataaug_multi_both.errors import ConfigError
 from dataaug_multi_both.metric_names import resolve_metric_name
 
 PRECISIONS = ("bf16", "fp16")
@@ -89,7 +90,7 @@ class DatasetConfig:
             ratios,
             "three positive fractions (train, validation, test) summing to 1",
         )
-        require(64 <= self.max_length <= 8192, f"{prefix}.max_length", self.max_length, "64..8192")
+        require_range(self.max_length, 64, 8192, f"{prefix}.max_length")
         require(
             0 <= self.doc_stride <= self.max_length // 2,
             f"{prefix}.doc_stride",
@@ -102,12 +103,7 @@ class DatasetConfig:
             self.alignment_threshold,
             "0 < threshold <= 1",
         )
-        require(
-            10 <= self.synthetic_num_posts <= 100_000,
-            f"{prefix}.synthetic_num_posts",
-            self.synthetic_num_posts,
-            "10..100000",
-        )
+        require_range(self.synthetic_num_posts, 10, 100_000, f"{prefix}.synthetic_num_posts")
         for name in ("synthetic_seed", "split_seed"):
             value = getattr(self, name)
             require(0 <= value < 2**32, f"{prefix}.{name}", value, "0..2**32-1")
@@ -135,14 +131,9 @@ class TrainerConfig:
     ddp_timeout_sec: float = 600.0  # under torchrun: a collective waiting longer fails the job
 
     def validate(self, prefix: str) -> None:
-        require(1 <= self.max_epochs <= 10_000, f"{prefix}.max_epochs", self.max_epochs, "1..10000")
-        require(1 <= self.batch_size <= 4096, f"{prefix}.batch_size", self.batch_size, "1..4096")
-        require(
-            1 <= self.eval_batch_size <= 4096,
-            f"{prefix}.eval_batch_size",
-            self.eval_batch_size,
-            "1..4096",
-        )
+        require_range(self.max_epochs, 1, 10_000, f"{prefix}.max_epochs")
+        require_range(self.batch_size, 1, 4096, f"{prefix}.batch_size")
+        require_range(self.eval_batch_size, 1, 4096, f"{prefix}.eval_batch_size")
         require(
             0.0 < self.learning_rate <= 1e6,
             f"{prefix}.learning_rate",
@@ -159,11 +150,8 @@ class TrainerConfig:
         require(
             self.max_grad_norm >= 0, f"{prefix}.max_grad_norm", self.max_grad_norm, ">= 0 (0 = off)"
         )
-        require(
-            1 <= self.gradient_accumulation_steps <= 1024,
-            f"{prefix}.gradient_accumulation_steps",
-            self.gradient_accumulation_steps,
-            "1..1024",
+        require_range(
+            self.gradient_accumulation_steps, 1, 1024, f"{prefix}.gradient_accumulation_steps"
         )
         require(self.precision in PRECISIONS, f"{prefix}.precision", self.precision, PRECISIONS)
         threshold = self.decision_threshold
@@ -183,12 +171,7 @@ class TrainerConfig:
             self.positive_class_weight,
             "0 < w <= 100",
         )
-        require(
-            1 <= self.max_answer_tokens <= 4096,
-            f"{prefix}.max_answer_tokens",
-            self.max_answer_tokens,
-            "1..4096",
-        )
+        require_range(self.max_answer_tokens, 1, 4096, f"{prefix}.max_answer_tokens")
         require(
             self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
             f"{prefix}.device",
@@ -201,13 +184,11 @@ class TrainerConfig:
             self.num_threads,
             "null or >= 1",
         )
-        require(
-            1 <= self.ddp_timeout_sec <= 86_400,
-            f"{prefix}.ddp_timeout_sec",
-            self.ddp_timeout_sec,
-            "1..86400",
-        )
-        resolve_metric_name(self.optimization_metric)  # raises ConfigError listing valid names
+        require_range(self.ddp_timeout_sec, 1, 86_400, f"{prefix}.ddp_timeout_sec")
+        try:
+            resolve_metric_name(self.optimization_metric)
+        except ConfigError as exc:  # name the key, then list the valid names
+            raise ConfigError(f"{prefix}.optimization_metric: {exc.message}") from None
 
 
 @dataclass(frozen=True)
@@ -269,25 +250,15 @@ class TrackingConfig:
         require(
             self.backend in TRACKING_BACKENDS, f"{prefix}.backend", self.backend, TRACKING_BACKENDS
         )
-        require(0 <= self.max_retries <= 20, f"{prefix}.max_retries", self.max_retries, "0..20")
+        require_range(self.max_retries, 0, 20, f"{prefix}.max_retries")
         require(
             0 < self.retry_backoff_sec <= 60,
             f"{prefix}.retry_backoff_sec",
             self.retry_backoff_sec,
             "0 < s <= 60",
         )
-        require(
-            0 <= self.max_retry_wait_sec <= 3600,
-            f"{prefix}.max_retry_wait_sec",
-            self.max_retry_wait_sec,
-            "0..3600",
-        )
-        require(
-            1 <= self.request_timeout_sec <= 600,
-            f"{prefix}.request_timeout_sec",
-            self.request_timeout_sec,
-            "1..600",
-        )
+        require_range(self.max_retry_wait_sec, 0, 3600, f"{prefix}.max_retry_wait_sec")
+        require_range(self.request_timeout_sec, 1, 600, f"{prefix}.request_timeout_sec")
         require(
             bool(self.vault_addr) == bool(self.vault_token_path),
             f"{prefix}.vault_token_path",

@@ -25,6 +25,11 @@ def require(ok: bool, key: str, value: Any, allowed: Any) -> None:
         raise ConfigError(f"invalid value for {key}: {value!r} (allowed: {_allowed_text(allowed)})")
 
 
+def require_range(value: Any, low: float, high: float, key: str) -> None:
+    """`low <= value <= high`, else a ConfigError naming the key and the range."""
+    require(low <= value <= high, key, value, f"{low}..{high}")
+
+
 def _allowed_text(allowed: Any) -> str:
     if isinstance(allowed, tuple | list):
         return ", ".join(str(a) for a in allowed)

@@ -20,10 +20,10 @@ import re
 from dataclasses import dataclass
 
 from dataaug_multi_both.config.schema import AugmentationConfig
+from dataaug_multi_both.data.alignment import sentence_spans
 from dataaug_multi_both.data.lexicon import SAFE_SYNONYMS, SYNONYMS
 
 Span = tuple[int, int]
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD = re.compile(r"[A-Za-z']+")
 
 
@@ -36,16 +36,10 @@ class AugmentedPost:
 
 
 def sentence_bounds(text: str) -> list[Span]:
-    """[start, end) of each sentence; the whitespace after a sentence belongs to it, so the
-    sentences tile the text."""
-    bounds, start = [], 0
-    for match in _SENTENCE_END.finditer(text):
-        if match.end() > start and match.start() > start:
-            bounds.append((start, match.end()))
-            start = match.end()
-    if start < len(text) or not bounds:
-        bounds.append((start, len(text)))
-    return bounds
+    """[start, end) of each sentence as evidence alignment splits them (`sentence_spans`);
+    the whitespace after a sentence belongs to it, so the sentences tile the text."""
+    starts = [start for start, _ in sentence_spans(text)[1:]]
+    return list(zip([0, *starts], [*starts, len(text)], strict=True))
 
 
 def _units(text: str, spans: list[Span]) -> list[tuple[Span, bool]]:

@@ -17,7 +17,7 @@ from dataaug_multi_both.checkpointing.manifest import (
     CheckpointRecord,
     json_safe,
 )
-from dataaug_multi_both.checkpointing.store import file_sha256, load_checkpoint
+from dataaug_multi_both.checkpointing.store import load_checkpoint, verifies
 from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.data.pipeline import feature_cache_dir
 from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
@@ -100,7 +100,7 @@ def choose_checkpoint(trial_dir: Path) -> ChosenCheckpoint:
         path = directory / record.file
         if not path.is_file():
             warnings.append(f"{record.file} is missing")
-        elif file_sha256(path) != record.sha256:
+        elif not verifies(path, record.sha256):
             warnings.append(f"{record.file} fails its SHA256 check (corrupted)")
         else:
             try:

@@ -6,22 +6,13 @@ Each line is flushed and fsynced as it is written, so a killed run loses no fini
 from __future__ import annotations
 
 import json
-import math
 import os
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None  # JSON has no NaN; null means "not defined for this epoch"
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
+from dataaug_multi_both.checkpointing.manifest import json_safe
 
 
 class RunLog:
@@ -47,7 +38,7 @@ class RunLog:
         if metrics is not None:
             record["metrics"] = metrics
         record.update(fields)
-        line = json.dumps(_plain(record), sort_keys=False) + "\n"
+        line = json.dumps(json_safe(record), sort_keys=False) + "\n"
         with self._lock, open(self.path, "a", encoding="utf-8") as handle:
             handle.write(line)
             handle.flush()
@@ -57,7 +48,7 @@ class RunLog:
         """Replace the whole log atomically (used when a resume drops unconfirmed epochs)."""
         from dataaug_multi_both.checkpointing.atomic import atomic_write_text
 
-        atomic_write_text(self.path, "".join(json.dumps(_plain(r)) + "\n" for r in records))
+        atomic_write_text(self.path, "".join(json.dumps(json_safe(r)) + "\n" for r in records))
 
     def records(self) -> list[dict[str, Any]]:
         """Every complete line (a torn last line from a crash is skipped)."""

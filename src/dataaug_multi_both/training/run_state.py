@@ -12,7 +12,7 @@ from typing import Any
 from dataaug_multi_both.checkpointing import format as ckpt
 from dataaug_multi_both.checkpointing.manifest import CheckpointManifest, CheckpointRecord
 from dataaug_multi_both.checkpointing.policy import RESUME
-from dataaug_multi_both.checkpointing.store import file_sha256, load_checkpoint
+from dataaug_multi_both.checkpointing.store import load_checkpoint, verifies
 from dataaug_multi_both.config.compose import config_fingerprint
 from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.errors import ConfigError, StorageError
@@ -159,7 +159,7 @@ def _problem(directory: Path, record: CheckpointRecord | None, name: str) -> str
     path = directory / name
     if not path.is_file():
         return "file is missing"
-    if file_sha256(path) != record.sha256:
+    if not verifies(path, record.sha256):
         return "SHA256 does not match the manifest (corrupted)"
     if record.kind != RESUME:
         return "weights-only checkpoint (no optimizer state)"
