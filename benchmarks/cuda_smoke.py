@@ -11,6 +11,7 @@ Prints a table and writes `cuda_smoke.json` into --out.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -19,6 +20,10 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from dataaug_multi_both.checkpointing.manifest import CheckpointManifest
+from dataaug_multi_both.errors import StorageError
+from dataaug_multi_both.layout import TrialPaths
 
 COMMON = ["--dataset", "synthetic", "tracking.backend=none", "dataset.synthetic_num_posts=120"]
 
@@ -51,10 +56,12 @@ def stop_after_epoch_1(args: list[str], cwd: Path, trial: Path) -> int:
         stderr=subprocess.PIPE,
         text=True,
     )
-    manifest = trial / "checkpoints" / "manifest.json"
+    checkpoints = TrialPaths(trial).checkpoints
     while proc.poll() is None:
-        if manifest.is_file() and json.loads(manifest.read_text())["records"]:
-            break
+        with contextlib.suppress(StorageError):  # a manifest being written: look again
+            manifest = CheckpointManifest.read(checkpoints)
+            if manifest is not None and manifest.records:
+                break
         time.sleep(0.05)
     time.sleep(0.3)
     proc.send_signal(signal.SIGTERM)

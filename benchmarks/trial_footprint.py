@@ -16,6 +16,10 @@ from pathlib import Path
 
 import torch
 
+from dataaug_multi_both.checkpointing.manifest import CheckpointManifest
+from dataaug_multi_both.checkpointing.policy import RESUME
+from dataaug_multi_both.layout import TrialPaths
+
 
 def fp32_model_bytes(checkpoint: Path) -> int:
     state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)["model"]
@@ -23,17 +27,18 @@ def fp32_model_bytes(checkpoint: Path) -> int:
 
 
 def measure(trial_dir: Path) -> dict[str, float | int | str]:
-    directory = trial_dir / "checkpoints"
-    manifest = json.loads((directory / "manifest.json").read_text())
-    retained = [r for r in manifest["records"] if r["retained"]]
-    on_disk = sum((directory / r["file"]).stat().st_size for r in retained)
-    resume = [r for r in manifest["records"] if r["kind"] == "resume"]
-    full_state = max(r["size_bytes"] for r in resume) if resume else 0
-    model = fp32_model_bytes(directory / retained[0]["file"])
+    directory = TrialPaths(trial_dir).checkpoints
+    manifest = CheckpointManifest.read(directory)
+    assert manifest is not None, f"no manifest in {directory}"
+    retained = manifest.retained()
+    on_disk = sum((directory / r.file).stat().st_size for r in retained)
+    resume = [r for r in manifest.records if r.kind == RESUME]
+    full_state = max(r.size_bytes for r in resume) if resume else 0
+    model = fp32_model_bytes(directory / retained[0].file)
     return {
         "trial": trial_dir.name,
         "fp32_model_mb": round(model / 1e6, 1),
-        "retained_files": ", ".join(f"{r['file']} ({r['kind']})" for r in retained),
+        "retained_files": ", ".join(f"{r.file} ({r.kind})" for r in retained),
         "bytes_on_disk": on_disk,
         "multiple_of_model": round(on_disk / model, 2),
         "full_state_checkpoint_mb": round(full_state / 1e6, 1),

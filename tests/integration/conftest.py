@@ -48,6 +48,7 @@ def only_trial_dir(experiments: Path) -> Path:
 
 
 TINY = ["--model", "tiny-bert", "--dataset", "synthetic"]
+HPO_SMALL = str(REPO / "configs" / "hpo_small.yaml")  # the small TPE study the tests run
 SMALL_DATA = ["dataset.synthetic_num_posts=60", "dataset.max_length=96", "dataset.doc_stride=16"]
 
 

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from tests.conftest import mounted_tmpfs
-from tests.integration.conftest import REPO, TINY, PostgresServer, read_jsonl, run_cli
+from tests.integration.conftest import HPO_SMALL, TINY, PostgresServer, read_jsonl, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -33,10 +33,9 @@ TRAIN = [
     "trainer.num_threads=1",
     "tracking.backend=none",
 ]
-DEMO = str(REPO / "configs" / "hpo_small.yaml")
 STUDY = [
     "--config",
-    DEMO,
+    HPO_SMALL,
     "search_space.model_id.choices=[tiny-bert]",
     "dataset.synthetic_num_posts=30",
     "dataset.max_length=64",

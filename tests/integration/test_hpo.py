@@ -13,11 +13,10 @@ from typing import Any
 import optuna
 import pytest
 
-from tests.integration.conftest import REPO, PostgresServer, read_jsonl, run_cli
+from tests.integration.conftest import HPO_SMALL, PostgresServer, read_jsonl, run_cli
 
 pytestmark = pytest.mark.integration
 
-DEMO = str(REPO / "configs" / "hpo_small.yaml")
 SMALL = [
     "search_space.model_id.choices=[tiny-bert]",
     "dataset.synthetic_num_posts=30",
@@ -54,7 +53,7 @@ def test_study_end_to_end(tmp_path: Path) -> None:
     result = run_cli(
         "hpo",
         "--config",
-        DEMO,
+        HPO_SMALL,
         "--num-trials",
         "4",
         "--optimization-metric",
@@ -140,7 +139,7 @@ def test_failed_trials_are_recorded_and_exit_1(tmp_path: Path) -> None:
     result = run_cli(
         "hpo",
         "--config",
-        DEMO,
+        HPO_SMALL,
         "--num-trials",
         "2",
         *SMALL,
@@ -169,7 +168,7 @@ def test_failed_trials_are_recorded_and_exit_1(tmp_path: Path) -> None:
     ],
 )
 def test_configuration_errors_are_exit_2(tmp_path: Path, args: list[str], fragment: str) -> None:
-    result = run_cli("hpo", "--config", DEMO, *SMALL, *NO_MLFLOW, *args, cwd=tmp_path)
+    result = run_cli("hpo", "--config", HPO_SMALL, *SMALL, *NO_MLFLOW, *args, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert fragment in result.stderr and "Traceback" not in result.stderr
 
@@ -178,7 +177,7 @@ def test_resume_study_by_id_and_name(tmp_path: Path) -> None:
     first = run_cli(
         "hpo",
         "--config",
-        DEMO,
+        HPO_SMALL,
         "--study-name",
         "resumable",
         "--num-trials",
@@ -207,7 +206,7 @@ def test_pruned_trials_release_their_checkpoints(tmp_path: Path) -> None:
     result = run_cli(
         "hpo",
         "--config",
-        DEMO,
+        HPO_SMALL,
         "--num-trials",
         "6",
         "--optimization-metric",
@@ -252,7 +251,7 @@ def test_two_workers_on_postgres_survive_a_killed_worker(
         "-m",
         "dataaug_multi_both.cli.hpo",
         "--config",
-        DEMO,
+        HPO_SMALL,
         "--study-name",
         "pg-study",
         "--study-dir",

@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.integration.conftest import REPO, run_cli
+from tests.integration.conftest import HPO_SMALL, run_cli
 
 pytestmark = pytest.mark.integration
 
-DEMO = str(REPO / "configs" / "hpo_small.yaml")
 SMALL = [
     "search_space.model_id.choices=[tiny-bert]",
     "dataset.synthetic_num_posts=40",
@@ -33,13 +32,21 @@ def studies(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An experiments tree with a completed study (MLflow on) and a failed one."""
     workdir = tmp_path_factory.mktemp("studies")
     done = run_cli(
-        "hpo", "--config", DEMO, "--study-name", "done", "--num-trials", "3", *SMALL, cwd=workdir
+        "hpo",
+        "--config",
+        HPO_SMALL,
+        "--study-name",
+        "done",
+        "--num-trials",
+        "3",
+        *SMALL,
+        cwd=workdir,
     )
     assert done.returncode == 0, done.stderr
     failed = run_cli(
         "hpo",
         "--config",
-        DEMO,
+        HPO_SMALL,
         "--study-name",
         "broken",
         "--num-trials",
