@@ -37,6 +37,10 @@ class ConfigError(DataAugError):
     exit_code = 2
 
 
+class TrialInUse(ConfigError):
+    """Another live process holds the trial's lock (train exit 2)."""
+
+
 class DataLoadError(DataAugError):
     """The dataset or the model cannot be loaded, or the data is malformed."""
 

@@ -13,6 +13,7 @@ A study's trials are `trial_{study_id}-{NNN}` next to the study directory.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,12 +24,19 @@ MANIFEST_FILE = "manifest.json"
 CONFIG_FILE = "config.yaml"
 SPLIT_MANIFEST_FILE = "split_manifest.json"
 LOCK_FILE = ".lock"
+STUDY_RETENTION_LOCK = ".retention.lock"
 LOGS_DIR = "logs"
 TRAIN_LOG = "train.jsonl"
 HPO_LOG = "hpo.jsonl"
 STUDY_FILE = "study.json"
 STUDY_DB = "optuna_study.db"
 PLOTS_DIR = "plots"
+# the only names the checkpoint store writes, and so the only ones a manifest may name
+CHECKPOINT_FILE = re.compile(r"epoch_[0-9]{3,6}\.pt")
+
+
+def checkpoint_name(epoch: int) -> str:
+    return f"epoch_{epoch:03d}.pt"
 
 
 def study_trial_id(study_id: str, number: int) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from dataaug_multi_both.checkpointing import lock as trial_lock
 from tests.integration.conftest import HPO_SMALL, run_cli
 
 pytestmark = pytest.mark.integration
@@ -411,12 +412,18 @@ def test_cleanup_aggressive_leaves_one_checkpoint_and_evaluation_still_works(
 def test_cleanup_leaves_a_running_trial_alone(tree: Path, tmp_path: Path) -> None:
     study_dir = study_named(tree, "done")
     best = best_checkpoint_of(study_dir)
-    (best.parents[1] / ".lock").write_text(
-        json.dumps({"host": os.uname().nodename, "pid": os.getpid()})
-    )
-    result = run_cli("cleanup", "--study-dir", str(study_dir), "--aggressive", cwd=tmp_path)
+    trial_dir = best.parents[1]
+    trial_lock.acquire(trial_dir)  # this test process plays the running trial
+    try:
+        result = run_cli("cleanup", "--study-dir", str(study_dir), "--aggressive", cwd=tmp_path)
+    finally:
+        trial_lock.release(trial_dir)
     assert result.returncode == 0 and "running" in result.stdout
     assert best.is_file()
+    # a lock file left by a process that is gone blocks nothing
+    (trial_dir / ".lock").write_text(json.dumps({"host": os.uname().nodename, "pid": 1}))
+    result = run_cli("cleanup", "--study-dir", str(study_dir), "--aggressive", cwd=tmp_path)
+    assert result.returncode == 0 and "running" not in result.stdout
 
 
 def test_cleanup_refuses_bad_roots(tmp_path: Path) -> None:

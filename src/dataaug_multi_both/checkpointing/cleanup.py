@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from itertools import groupby
 from pathlib import Path
 
+from dataaug_multi_both.checkpointing import lock as trial_lock
 from dataaug_multi_both.checkpointing.atomic import TEMP_MARKER, remove_quietly
 from dataaug_multi_both.checkpointing.manifest import CheckpointManifest, CheckpointRecord
 from dataaug_multi_both.checkpointing.policy import RESUME, decide, over_budget
 from dataaug_multi_both.checkpointing.store import CheckpointStore, verifies
 from dataaug_multi_both.checkpointing.study_retention import KEEP_BEST, RELEASE
 from dataaug_multi_both.config.schema import RetentionConfig
-from dataaug_multi_both.errors import DataAugError
+from dataaug_multi_both.errors import DataAugError, StorageError
 from dataaug_multi_both.layout import TrialPaths
 
 ORPHANED_ONLY = "orphaned-only"
@@ -50,6 +52,7 @@ class Action:
     path: Path
     bytes: int
     reason: str
+    trial: Path | None = None  # the trial directory it belongs to (locked while acting)
 
 
 @dataclass
@@ -57,6 +60,7 @@ class CleanupPlan:
     actions: list[Action] = field(default_factory=list)
     preserved: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # trials left untouched because of them
 
     @property
     def bytes_to_free(self) -> int:
@@ -86,6 +90,12 @@ def _files(directory: Path) -> Iterable[Path]:
 
 
 def plan_trial(facts: TrialFacts, mode: str) -> CleanupPlan:
+    plan = _plan_trial(facts, mode)
+    plan.actions = [replace(a, trial=facts.trial_dir) for a in plan.actions]
+    return plan
+
+
+def _plan_trial(facts: TrialFacts, mode: str) -> CleanupPlan:
     plan = CleanupPlan()
     trial_dir = facts.trial_dir
     if facts.running:
@@ -105,7 +115,11 @@ def plan_trial(facts: TrialFacts, mode: str) -> CleanupPlan:
                 )
             )
     directory = TrialPaths(trial_dir).checkpoints
-    manifest = CheckpointManifest.read(directory) if directory.is_dir() else None
+    try:
+        manifest = CheckpointManifest.read(directory) if directory.is_dir() else None
+    except StorageError as exc:  # an edited or planted manifest decides nothing
+        plan.problems.append(f"{trial_dir.name}: {exc}; its checkpoints were left as they are")
+        return plan
     listed = {r.file for r in manifest.retained()} if manifest else set()
     for path in sorted(directory.glob("*.pt")) if directory.is_dir() else []:
         if path.name not in listed and not path.is_symlink():
@@ -168,36 +182,52 @@ def _policy_decisions(
 
 
 def execute(plan: CleanupPlan, root: Path) -> int:
-    """Carry the plan out; returns bytes freed. Raises DataAugError (exit 1) on I/O errors."""
+    """Carry the plan out, each trial's actions while holding its lock (a trial that started
+    running since the plan was made is skipped); returns bytes freed. Raises DataAugError
+    (exit 1) on I/O errors."""
     freed = 0
-    stores: dict[Path, CheckpointStore] = {}
     try:
-        for action in plan.actions:
-            if not inside(action.path, root):
-                raise DataAugError(f"refusing to touch {action.path}: outside {root} or a symlink")
-            if action.kind == "delete_dir":
-                shutil.rmtree(action.path)  # rmtree unlinks symlinks, never follows them
-                freed += action.bytes
-            elif action.kind == "delete_file":
-                remove_quietly(action.path)
-                freed += action.bytes
-            else:
-                store = stores.setdefault(action.path.parent, _store(action.path.parent))
-                record = store.manifest.by_file(action.path.name)
-                if record is None or not record.retained:
-                    continue
-                if action.kind == "fix_record":
-                    record.retained = False
-                    store.manifest.refresh_flags()
-                    store.manifest.write(store.directory)
-                elif action.kind == "delete_record":
-                    freed += store.delete(record)
-                elif action.kind == "slim" and verifies(action.path, record.sha256):
-                    freed += store.slim(record, None)
+        for trial, actions in groupby(plan.actions, key=lambda a: a.trial):
+            if trial is None:
+                freed += _act(list(actions), root)
+                continue
+            with trial_lock.held_unless_running(trial) as ours:
+                if ours:
+                    freed += _act(list(actions), root)
+                else:
+                    plan.skipped.append(f"{trial.name}: running")
     except OSError as exc:
         raise DataAugError(
             f"cleanup failed at {exc.filename or '?'}: {exc.strerror or exc}"
         ) from exc
+    return freed
+
+
+def _act(actions: list[Action], root: Path) -> int:
+    freed = 0
+    stores: dict[Path, CheckpointStore] = {}
+    for action in actions:
+        if not inside(action.path, root):
+            raise DataAugError(f"refusing to touch {action.path}: outside {root} or a symlink")
+        if action.kind == "delete_dir":
+            shutil.rmtree(action.path)  # rmtree unlinks symlinks, never follows them
+            freed += action.bytes
+        elif action.kind == "delete_file":
+            remove_quietly(action.path)
+            freed += action.bytes
+        else:
+            store = stores.setdefault(action.path.parent, _store(action.path.parent))
+            record = store.manifest.by_file(action.path.name)
+            if record is None or not record.retained:
+                continue
+            if action.kind == "fix_record":
+                record.retained = False
+                store.manifest.refresh_flags()
+                store.manifest.write(store.directory)
+            elif action.kind == "delete_record":
+                freed += store.delete(record)
+            elif action.kind == "slim" and verifies(action.path, record.sha256):
+                freed += store.slim(record, None)
     return freed
 
 

@@ -1,46 +1,138 @@
-"""`trial_dir/.lock`: a running training process marks its trial so that `cleanup` leaves it
-alone. The lock holds the host and pid; a lock whose process is gone (on this host) is stale."""
+"""OS locks (`flock`) on a trial (`trial_dir/.lock`) and on a study's retention
+(`study_dir/.retention.lock`).
+
+A training run holds its trial's lock from the moment it opens the directory until it ends:
+a second process on the same trial stops at once (`TrialInUse`), and `cleanup` and study
+retention leave a locked trial alone. The kernel drops the lock when its process dies, so a
+lock left by a killed process never blocks anything; the file's content (host, pid) is only
+a hint for the message. The lock file is opened without following a symlink.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
-from dataaug_multi_both.checkpointing.atomic import atomic_write_text, remove_quietly
-from dataaug_multi_both.layout import LOCK_FILE
+from dataaug_multi_both.errors import StorageError, TrialInUse
+from dataaug_multi_both.layout import LOCK_FILE, STUDY_RETENTION_LOCK
+
+_held: dict[Path, int] = {}  # trial directory -> descriptor of its lock, in this process
+
+
+def _open(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+
+
+def _try_lock(path: Path) -> int | None:
+    """A descriptor holding an exclusive lock on `path`, or None if another holds it. Retries
+    when the file was replaced between open and lock (a holder that released and removed it)."""
+    for _ in range(10):
+        fd = _open(path)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:
+            same = os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)
+    return None
 
 
 def acquire(trial_dir: Path) -> Path:
+    """Lock the trial for this process; `TrialInUse` (exit 2) when another process has it."""
     path = trial_dir / LOCK_FILE
-    atomic_write_text(path, json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+    key = trial_dir.resolve()
+    try:
+        fd = None if key in _held else _try_lock(path)
+    except OSError as exc:  # e.g. a symlink planted as .lock
+        raise StorageError(f"cannot lock trial {trial_dir}: {path} {exc.strerror}") from None
+    if fd is None:
+        raise TrialInUse(
+            f"{trial_dir.name} is in use by another process ({holder(trial_dir)}): "
+            "wait for it to end, or train under another output.trial_id"
+        )
+    os.ftruncate(fd, 0)
+    os.write(fd, json.dumps({"host": socket.gethostname(), "pid": os.getpid()}).encode())
+    _held[key] = fd
     return path
 
 
 def release(trial_dir: Path) -> None:
-    path = trial_dir / LOCK_FILE
-    try:
-        owner = json.loads(path.read_text())
-    except (OSError, ValueError):
+    """Give up this process's lock on the trial (and remove the file, still locked, so that no
+    one can take the old file between the removal and the unlock)."""
+    fd = _held.pop(trial_dir.resolve(), None)
+    if fd is None:
         return
-    if owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
-        remove_quietly(path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(trial_dir / LOCK_FILE)
+    os.close(fd)
 
 
 def is_running(trial_dir: Path) -> bool:
-    """A live lock: its process runs on this host, or it was taken on another host (which
-    we cannot check, so we assume it runs)."""
-    try:
-        owner = json.loads((trial_dir / LOCK_FILE).read_text())
-    except (OSError, ValueError):
-        return False
-    if owner.get("host") != socket.gethostname():
+    """Another process (or this one) holds the trial's lock."""
+    path = trial_dir / LOCK_FILE
+    if trial_dir.resolve() in _held:
         return True
-    try:
-        os.kill(int(owner["pid"]), 0)
-    except (ProcessLookupError, ValueError, KeyError, TypeError):
+    if path.is_symlink() or not path.is_file():
         return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+@contextlib.contextmanager
+def held_unless_running(trial_dir: Path) -> Iterator[bool]:
+    """While the block runs, the trial is locked by this process (True), or it is in use
+    elsewhere and must be left alone (False)."""
+    if not trial_dir.is_dir():
+        yield True
+        return
+    try:
+        acquire(trial_dir)
+    except TrialInUse:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        release(trial_dir)
+
+
+@contextlib.contextmanager
+def study_retention_lock(study_dir: Path) -> Iterator[None]:
+    """One worker at a time applies study retention (the others wait their turn)."""
+    study_dir.mkdir(parents=True, exist_ok=True)
+    fd = _open(study_dir / STUDY_RETENTION_LOCK)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def holder(trial_dir: Path) -> str:
+    """Who holds the lock, as recorded in the file (a hint: the file is not trusted)."""
+    try:
+        with open(trial_dir / LOCK_FILE, "rb") as handle:
+            owner = json.loads(handle.read(4096).decode("utf-8", "replace"))
+        return f"pid {int(owner['pid'])} on {str(owner['host'])[:64]}"
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return "unknown process"

@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dataaug_multi_both.checkpointing.atomic import atomic_write_text
-from dataaug_multi_both.checkpointing.policy import CheckpointFacts, best_epoch
+from dataaug_multi_both.checkpointing.policy import (
+    RESUME,
+    WEIGHTS_ONLY,
+    CheckpointFacts,
+    best_epoch,
+)
 from dataaug_multi_both.errors import StorageError
-from dataaug_multi_both.layout import MANIFEST_FILE
+from dataaug_multi_both.layout import CHECKPOINT_FILE, MANIFEST_FILE, checkpoint_name
+from dataaug_multi_both.untrusted import read_json, require_mapping
 
 FORMAT_VERSION = 1
 
@@ -102,17 +109,99 @@ class CheckpointManifest:
 
     @classmethod
     def read(cls, directory: Path) -> CheckpointManifest | None:
+        """The manifest in `directory` (None if there is none), checked entry by entry: a
+        manifest may have been edited or planted, and it decides what is deleted."""
         path = directory / MANIFEST_FILE
         if not path.is_file():
             return None
+        data = require_mapping(read_json(path, StorageError), path, StorageError)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            records = [CheckpointRecord(**r) for r in data["records"]]
+            raw_records = data["records"]
+            if not isinstance(raw_records, list):
+                raise ManifestEntryError("records is not a list")
+            records = [_record(raw, i) for i, raw in enumerate(raw_records)]
             return cls(
-                data["trial_id"], data["optimization_metric"], data.get("trial_dir", ""), records
+                _field(data, "trial_id", str),
+                _field(data, "optimization_metric", str),
+                _field(data, "trial_dir", str, default=""),
+                records,
             )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise StorageError(f"checkpoint manifest {path} is unreadable: {exc}") from exc
+        except KeyError as exc:
+            raise StorageError(f"checkpoint manifest {path} lacks {exc}") from None
+        except ManifestEntryError as exc:
+            raise StorageError(f"checkpoint manifest {path}: {exc}") from None
+
+
+class ManifestEntryError(ValueError):
+    """A manifest entry that is not what the store writes (the message names it)."""
+
+
+_MISSING = object()
+
+
+def _field(data: dict[str, Any], key: str, kind: Any, default: Any = _MISSING) -> Any:
+    value = data.get(key, default)
+    if value is _MISSING:
+        raise KeyError(key)
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ManifestEntryError(f"{key} is not an integer: {value!r:.40}")
+    if kind is float:  # a number or null
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ManifestEntryError(f"{key} is not a number: {value!r:.40}")
+        return float(value)
+    if not isinstance(value, kind):
+        raise ManifestEntryError(f"{key} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _record(raw: Any, index: int) -> CheckpointRecord:
+    """One manifest entry, or ManifestEntryError naming it: `file` must be the bare name the
+    store gives that epoch (never a path), the numbers numbers, the hash a SHA256."""
+    where = f"records[{index}]"
+    if not isinstance(raw, dict):
+        raise ManifestEntryError(f"{where} is not an object")
+    try:
+        epoch = _field(raw, "epoch", int)
+        file = _field(raw, "file", str)
+        if not CHECKPOINT_FILE.fullmatch(file) or file != checkpoint_name(epoch):
+            raise ManifestEntryError(
+                f"{where}.file {file!r:.80} is not the checkpoint name of epoch {epoch}"
+            )
+        metrics = _field(raw, "metrics", dict)
+        for name, value in metrics.items():
+            _field({name: value}, name, float)
+        sha256 = _field(raw, "sha256", str)
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise ManifestEntryError(f"{where}.sha256 is not a SHA256 hex digest")
+        kind = _field(raw, "kind", str)
+        if kind not in (RESUME, WEIGHTS_ONLY):
+            raise ManifestEntryError(f"{where}.kind is not a checkpoint kind: {kind!r:.40}")
+        size, step = _field(raw, "size_bytes", int), _field(raw, "step", int)
+        if epoch < 0 or step < 0 or size < 0:
+            raise ManifestEntryError(f"{where} has a negative epoch, step or size")
+        return CheckpointRecord(
+            file=file,
+            epoch=epoch,
+            step=step,
+            metric_value=_field(raw, "metric_value", float),
+            metrics={str(k): (None if v is None else float(v)) for k, v in metrics.items()},
+            kind=kind,
+            size_bytes=size,
+            sha256=sha256,
+            created=_field(raw, "created", str),
+            is_best=_field(raw, "is_best", bool, default=False),
+            is_latest=_field(raw, "is_latest", bool, default=False),
+            retained=_field(raw, "retained", bool, default=True),
+            decision_threshold=_field(raw, "decision_threshold", dict | None, default=None),
+        )
+    except KeyError as exc:
+        raise ManifestEntryError(f"{where} lacks {exc}") from None
+    except ManifestEntryError as exc:
+        if str(exc).startswith(where):
+            raise
+        raise ManifestEntryError(f"{where}.{exc}") from None
 
 
 def _superseded(record: CheckpointRecord, records: list[CheckpointRecord]) -> bool:

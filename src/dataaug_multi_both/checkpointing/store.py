@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -22,6 +23,7 @@ from dataaug_multi_both.checkpointing.format import DECISION_THRESHOLD, KIND, sl
 from dataaug_multi_both.checkpointing.manifest import CheckpointManifest, CheckpointRecord
 from dataaug_multi_both.checkpointing.policy import WEIGHTS_ONLY
 from dataaug_multi_both.errors import StorageError
+from dataaug_multi_both.layout import CHECKPOINT_FILE, checkpoint_name
 from dataaug_multi_both.stamps import utc_timestamp
 
 _CHUNK = 1 << 20
@@ -40,10 +42,6 @@ def serialize(payload: dict[str, Any]) -> bytes:
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     return buffer.getvalue()
-
-
-def checkpoint_name(epoch: int) -> str:
-    return f"epoch_{epoch:03d}.pt"
 
 
 def file_sha256(path: Path) -> str:
@@ -81,6 +79,10 @@ class CheckpointStore:
         )
 
     def path_of(self, record: CheckpointRecord) -> Path:
+        """The record's file: a bare name inside the checkpoint directory (the manifest
+        reader refuses anything else)."""
+        if not CHECKPOINT_FILE.fullmatch(record.file):
+            raise StorageError(f"manifest entry {record.file!r:.80} is not a checkpoint name")
         return self.directory / record.file
 
     def remove_stray_temp_files(self) -> list[Path]:
@@ -168,5 +170,19 @@ class CheckpointStore:
         record.retained = False
         self.manifest.refresh_flags()
         self.manifest.write(self.directory)
-        remove_quietly(self.path_of(record))
+        unlink_in(self.directory, self.path_of(record).name)
         return record.size_bytes
+
+
+def unlink_in(directory: Path, name: str) -> None:
+    """Remove the entry `name` of `directory` through the directory's descriptor: a bare
+    name, never a path, and a symlink is removed itself, never what it points at."""
+    if "/" in name or name in ("", ".", ".."):
+        raise StorageError(f"refusing to delete {name!r:.80}: not a name inside {directory}")
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.unlink(name, dir_fd=fd)
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(fd)

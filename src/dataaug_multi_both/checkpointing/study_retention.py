@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from dataaug_multi_both.checkpointing import lock as trial_lock
 from dataaug_multi_both.checkpointing.checkpointer import disk_usage
 from dataaug_multi_both.checkpointing.manifest import CheckpointManifest
 from dataaug_multi_both.checkpointing.policy import RESUME, fits_on_disk
@@ -34,7 +35,14 @@ def retained_bytes(trial_dir: Path) -> int:
 def apply_trial_decision(
     trial_dir: Path, decision: str, best_dtype: torch.dtype | None = None
 ) -> int:
-    """Act on one finished trial's checkpoints; returns bytes freed (0 if nothing to do)."""
+    """Act on one finished trial's checkpoints; returns bytes freed (0 if nothing to do, or
+    if a live process holds the trial: a worker whose trial was failed for a stale heartbeat
+    may still be writing it)."""
+    with trial_lock.held_unless_running(trial_dir) as ours:
+        return _apply(trial_dir, decision, best_dtype) if ours else 0
+
+
+def _apply(trial_dir: Path, decision: str, best_dtype: torch.dtype | None) -> int:
     directory = trial_checkpoint_dir(trial_dir)
     manifest = CheckpointManifest.read(directory)
     if manifest is None or not manifest.retained():

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from dataaug_multi_both.cli._common import make_console, run_command
+from dataaug_multi_both.errors import DataAugError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +69,7 @@ def _run(argv: list[str] | None) -> int:
         plan.actions += part.actions
         plan.preserved += part.preserved
         plan.skipped += part.skipped
+        plan.problems += part.problems
     console = make_console()
     verb = "would" if args.dry_run else "will"
     table = Table(
@@ -94,6 +96,10 @@ def _run(argv: list[str] | None) -> int:
         console.print(f"preserved: {kept.relative_to(scope.root)}")
     for reason in plan.skipped:
         console.print(f"skipped: {reason}")
+    if plan.problems:
+        for problem in plan.problems:
+            console.print(f"not cleaned: {problem}", highlight=False)
+        raise DataAugError(f"{len(plan.problems)} trial(s) not cleaned: unreadable manifests")
     return 0
 
 

@@ -68,12 +68,13 @@ def _run(argv: list[str] | None) -> int:
     study_dir = Path(args.study_dir).resolve() if args.study_dir else None
     if study_dir is not None and study_dir.exists() and not study_dir.is_dir():
         raise ConfigError(f"--study-dir {args.study_dir} is a file, not a directory")
-    config_file = args.config
+    artifact = None
     if args.resume_study:
         study_dir = locate_study(args.resume_study, overrides, study_dir)
-        config_file = config_file or str(StudyPaths(study_dir).config)
+        if args.config is None:  # continue with the study's own config (tracking: the user's)
+            artifact = StudyPaths(study_dir).config
     hpo = load_hpo_config(
-        config_file,
+        args.config,
         overrides,
         {
             "num_trials": args.num_trials,
@@ -82,6 +83,7 @@ def _run(argv: list[str] | None) -> int:
             ),
         },
         seed=args.seed,
+        artifact=artifact,
     )
     dist = from_environment()  # under torchrun each trial is a data-parallel job
     console = make_console() if dist.is_main else Console(quiet=True)

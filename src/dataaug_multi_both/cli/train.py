@@ -68,19 +68,19 @@ def _run(argv: list[str] | None) -> int:
     from dataaug_multi_both.training.distributed import from_environment
     from dataaug_multi_both.training.launch import run_training
     from dataaug_multi_both.training.run_options import RunOptions
-    from dataaug_multi_both.training.run_state import resume_config_path
+    from dataaug_multi_both.training.run_state import experiments_root, resume_config_path
 
     metric = resolve_metric_name(args.optimization_metric) if args.optimization_metric else None
     resume_from = Path(args.resume_from) if args.resume_from else None
     if resume_from is not None and not resume_from.is_file():
         raise ConfigError(f"--resume-from: no such checkpoint file: {args.resume_from}")
-    config_file = args.config
-    if resume_from is not None and config_file is None:  # continue with the trial's own config
-        base = resume_config_path(resume_from)
-        config_file = str(base) if base else None
+    overrides = split_overrides(args.overrides)
+    artifact = None
+    if resume_from is not None and args.config is None:  # continue with the trial's own config
+        artifact = resume_config_path(resume_from, experiments_root(overrides))
     config = load_train_config(
-        config_file,
-        split_overrides(args.overrides),
+        args.config,
+        overrides,
         {
             "model.model_id": args.model,
             "dataset.dataset_id": args.dataset,
@@ -88,6 +88,7 @@ def _run(argv: list[str] | None) -> int:
             "trainer.max_epochs": args.max_epochs,
         },
         seed=args.seed,
+        artifact=artifact,
     )
     dist = from_environment()  # under torchrun: this rank; else a single process
     console = make_console() if dist.is_main else Console(quiet=True)

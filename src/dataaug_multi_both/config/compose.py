@@ -6,6 +6,7 @@ the file itself, trailing Hydra overrides (`trainer.batch_size=8`), command-line
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -16,6 +17,7 @@ from typing import Any
 
 from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.errors import ConfigError, first_line
+from dataaug_multi_both.untrusted import read_yaml, require_mapping
 
 BUNDLED_PACKAGE = "dataaug_multi_both.configs"
 _SEARCH_PATH_OVERRIDE = f"hydra.searchpath=[pkg://{BUNDLED_PACKAGE}]"
@@ -39,23 +41,110 @@ def resolve_config_path(config: str | None, default_name: str) -> Path:
 
 
 def compose_dict(config_path: Path, overrides: list[str]) -> dict[str, Any]:
-    """Compose `config_path` with Hydra overrides into a plain dict (no validation)."""
+    """Compose `config_path` with Hydra overrides into a plain dict (no validation).
+    Interpolations that read the environment (`${oc.env:...}`) are refused: their values
+    would end up in MLflow, config.yaml and every checkpoint."""
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    refuse_environment_interpolation()
     try:
         with initialize_config_dir(config_dir=str(config_path.parent), version_base=None):
             cfg = compose(
                 config_name=config_path.stem, overrides=[_SEARCH_PATH_OVERRIDE, *overrides]
             )
+        data = OmegaConf.to_container(cfg, resolve=True)
     except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(f"cannot compose {config_path}: {first_line(exc)}") from exc
-    data = OmegaConf.to_container(cfg, resolve=True)
+        raise ConfigError(f"cannot compose {config_path}: {_cause(exc)}") from None
     assert isinstance(data, dict)
     data.pop("hydra", None)
     return {str(k): v for k, v in data.items()}
+
+
+_ENV_REFUSED = (
+    "${oc.env:...} is not allowed in configurations or overrides: values read from the "
+    "environment would be written to config.yaml, checkpoints and MLflow; pass the value itself"
+)
+
+
+def _refuse_env(*_: Any, **__: Any) -> Any:
+    raise ValueError(_ENV_REFUSED)
+
+
+def refuse_environment_interpolation() -> None:
+    """Replace OmegaConf's `oc.env` resolver (the one resolver that reads the environment)."""
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver("oc.env", _refuse_env, replace=True, use_cache=False)
+
+
+def _cause(exc: BaseException) -> str:
+    """The first line of a composition error, or our refusal when a resolver raised it."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if _ENV_REFUSED in str(seen):
+            return _ENV_REFUSED
+        seen = seen.__cause__ or seen.__context__
+    return first_line(exc)
+
+
+def artifact_config(path: Path) -> dict[str, Any]:
+    """A `config.yaml` written into a trial or study directory, read back as data: plain YAML
+    (safe loader; no Hydra defaults, no interpolation), which must be a mapping."""
+    return require_mapping(
+        read_yaml(path, ConfigError, max_bytes=4 * 1024 * 1024), path, ConfigError
+    )
+
+
+def override_keys(overrides: list[str]) -> list[tuple[str, bool]]:
+    """(dotted key, deleted) of each Hydra override, in order."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(f"invalid override: {first_line(exc)}") from None
+    return [(o.key_or_group, o.is_delete()) for o in parsed]
+
+
+def layered_on_artifact(
+    artifact: dict[str, Any], user: dict[str, Any], overrides: list[str]
+) -> dict[str, Any]:
+    """An artifact's settings continued with the user's: `tracking.*` always comes from the
+    user's own configuration (an artifact must not say where credentials are sent), and every
+    key the user's overrides set takes the user's composed value."""
+    merged = copy.deepcopy(artifact)
+    merged[TRACKING] = copy.deepcopy(user.get(TRACKING, {}))
+    for key, deleted in override_keys(overrides):
+        parts = key.split(".")
+        value = _lookup(user, parts)
+        if deleted or value is _ABSENT:
+            _remove(merged, parts)
+        else:
+            apply_values(merged, {key: copy.deepcopy(value)})
+    return merged
+
+
+TRACKING = "tracking"
+_ABSENT = object()
+
+
+def _lookup(data: Any, parts: list[str]) -> Any:
+    for part in parts:
+        if not isinstance(data, dict) or part not in data:
+            return _ABSENT
+        data = data[part]
+    return data
+
+
+def _remove(data: dict[str, Any], parts: list[str]) -> None:
+    node = _lookup(data, parts[:-1])
+    if isinstance(node, dict):
+        node.pop(parts[-1], None)
 
 
 def apply_values(data: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
@@ -76,10 +165,15 @@ def load_train_config(
     overrides: list[str],
     flag_values: Mapping[str, Any],
     seed: int | None = None,
+    artifact: Path | None = None,
 ) -> TrainConfig:
-    """Compose, apply flags, fill unset seeds from `seed` (default 42), validate."""
+    """Compose, apply flags, fill unset seeds from `seed` (default 42), validate. With
+    `artifact` (a trial's config.yaml), continue that configuration (`layered_on_artifact`)."""
     path = resolve_config_path(config, "train.yaml")
-    data = apply_values(compose_dict(path, overrides), flag_values)
+    data = compose_dict(path, overrides)
+    if artifact is not None:
+        data = layered_on_artifact(artifact_config(artifact), data, overrides)
+    data = apply_values(data, flag_values)
     parsed = TrainConfig.from_dict(data)
     return dataclasses.replace(parsed, seeds=parsed.seeds.filled(42 if seed is None else seed))
 

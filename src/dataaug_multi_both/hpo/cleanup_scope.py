@@ -6,12 +6,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from dataaug_multi_both.checkpointing import lock
 from dataaug_multi_both.checkpointing.cleanup import Action, TrialFacts, stray_temp_files
+from dataaug_multi_both.config.compose import artifact_config
 from dataaug_multi_both.config.schema import RetentionConfig, TrainConfig
-from dataaug_multi_both.errors import DataAugError, ScopeError
+from dataaug_multi_both.errors import ConfigError, DataAugError, ScopeError
 from dataaug_multi_both.hpo.evaluate import load_study_for
 from dataaug_multi_both.hpo.study import study_dirs
 from dataaug_multi_both.hpo.trials import best_trial, study_retention_plan
@@ -51,12 +50,7 @@ def checked_root(path: Path) -> Path:
 
 def read_study(study_dir: Path) -> StudyView:
     record, study = load_study_for(study_dir)
-    config = (
-        yaml.safe_load(StudyPaths(study_dir).config.read_text())
-        if StudyPaths(study_dir).config.is_file()
-        else {}
-    )
-    keep_top_k = int((config.get("study") or {}).get("keep_top_k_trials", 1))
+    keep_top_k = _keep_top_k(StudyPaths(study_dir).config)
     trials = study.get_trials(deepcopy=False)
     plan = study_retention_plan(trials, keep_top_k)
     best = best_trial(trials)
@@ -73,12 +67,25 @@ def read_study(study_dir: Path) -> StudyView:
     return StudyView(record.study_id, dirs, best_dir)
 
 
-def _retention_of(trial_dir: Path) -> RetentionConfig | None:
+def _keep_top_k(config: Path) -> int:
+    """The study's keep_top_k_trials, 1 when its config is missing or does not say."""
+    if not config.is_file():
+        return 1
     try:
-        return TrainConfig.from_dict(
-            yaml.safe_load(TrialPaths(trial_dir).config.read_text())
-        ).retention
-    except (OSError, DataAugError, yaml.YAMLError, TypeError, AttributeError):
+        study = artifact_config(config).get("study")
+        value = study.get("keep_top_k_trials", 1) if isinstance(study, dict) else 1
+    except ConfigError as exc:
+        raise DataAugError(f"cannot read the study's configuration: {exc.message}") from None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise DataAugError(f"{config}: study.keep_top_k_trials is not a count: {value!r:.40}")
+    return value
+
+
+def _retention_of(trial_dir: Path) -> RetentionConfig | None:
+    """A standalone trial's own retention policy (None: unreadable, the policy step skips it)."""
+    try:
+        return TrainConfig.from_dict(artifact_config(TrialPaths(trial_dir).config)).retention
+    except DataAugError:
         return None
 
 

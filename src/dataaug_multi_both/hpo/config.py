@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from dataaug_multi_both.config.compose import apply_values, compose_dict, resolve_config_path
+from dataaug_multi_both.config.compose import (
+    apply_values,
+    artifact_config,
+    compose_dict,
+    layered_on_artifact,
+    resolve_config_path,
+)
 from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.config.validation import build, require
 from dataaug_multi_both.errors import ConfigError
@@ -115,10 +122,18 @@ class HpoConfig:
 
 
 def load_hpo_config(
-    config: str | None, overrides: list[str], study_values: dict[str, Any], seed: int | None
+    config: str | None,
+    overrides: list[str],
+    study_values: dict[str, Any],
+    seed: int | None,
+    artifact: Path | None = None,
 ) -> HpoConfig:
-    """Compose `configs/hpo.yaml` (or `config`), apply flags, validate everything up front."""
+    """Compose `configs/hpo.yaml` (or `config`), apply flags, validate everything up front.
+    With `artifact` (a study's config.yaml), continue that configuration: its settings, the
+    user's `tracking.*` and overrides (`layered_on_artifact`)."""
     data = compose_dict(resolve_config_path(config, "hpo.yaml"), overrides)
+    if artifact is not None:
+        data = layered_on_artifact(artifact_config(artifact), data, overrides)
     study_values = {f"study.{k}": v for k, v in study_values.items()}
     study_raw = apply_values({"study": data.pop("study", {}) or {}}, study_values)["study"]
     if seed is not None:

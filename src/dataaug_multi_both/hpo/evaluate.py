@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dataaug_multi_both.checkpointing.atomic import atomic_write_text
 from dataaug_multi_both.checkpointing.manifest import (
     CheckpointManifest,
@@ -18,11 +16,18 @@ from dataaug_multi_both.checkpointing.manifest import (
     json_safe,
 )
 from dataaug_multi_both.checkpointing.store import load_checkpoint, verifies
+from dataaug_multi_both.config.compose import (
+    TRACKING,
+    artifact_config,
+    compose_dict,
+    resolve_config_path,
+)
 from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.data.pipeline import feature_cache_dir
 from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
 from dataaug_multi_both.errors import (
     CheckpointUnavailableError,
+    ConfigError,
     DataAugError,
     ReportWriteError,
     StorageError,
@@ -148,7 +153,7 @@ def evaluate_study(
     chosen = choose_checkpoint(trial_dir)
     for warning in chosen.warnings:
         console.print(f"warning: {warning}; using the next best checkpoint", highlight=False)
-    config = TrainConfig.from_dict(yaml.safe_load(TrialPaths(trial_dir).config.read_text()))
+    config = trial_config(trial_dir)
     split = SplitManifest.read(study_dir / MANIFEST_NAME)
     device = dist.device(torch_device("auto"))
     cache = feature_cache_dir(config.dataset, trial_dir.parent)
@@ -195,6 +200,18 @@ def evaluate_study(
         if result.split_key == "test":  # the run's curves hold validation; test is logged once
             _log_to_mlflow(config, trial_dir, chosen.payload, result.metrics, console)
     return report
+
+
+def trial_config(trial_dir: Path) -> TrainConfig:
+    """The trial's configuration, read as data, with the user's own `tracking.*` (from
+    configs/train.yaml here, else the bundled defaults): a trial directory must not decide
+    where credentials are sent. A config that does not parse: the checkpoint cannot be used."""
+    try:
+        data = artifact_config(TrialPaths(trial_dir).config)
+        data[TRACKING] = compose_dict(resolve_config_path(None, "train.yaml"), [])[TRACKING]
+        return TrainConfig.from_dict(data)
+    except ConfigError as exc:
+        raise CheckpointUnavailableError(f"the best trial's configuration: {exc.message}") from None
 
 
 def _log_to_mlflow(

@@ -17,6 +17,7 @@ import yaml
 
 from dataaug_multi_both.checkpointing.atomic import atomic_write_text
 from dataaug_multi_both.checkpointing.checkpointer import DTYPES
+from dataaug_multi_both.checkpointing.lock import study_retention_lock
 from dataaug_multi_both.checkpointing.study_retention import (
     apply_trial_decision,
     retained_bytes,
@@ -318,11 +319,11 @@ class StudyRunner:
         """Release or slim the checkpoints of finished trials; returns bytes freed."""
         dtype = DTYPES[self.hpo.train.retention.best_dtype]
         freed = 0
-        for number, decision in study_retention_plan(
-            views, self.hpo.study.keep_top_k_trials
-        ).items():
-            trial = TrialPaths.of(self.experiments_dir, study_trial_id(self.study_id, number))
-            freed += apply_trial_decision(trial.root, decision, dtype)
+        plan = study_retention_plan(views, self.hpo.study.keep_top_k_trials)
+        with study_retention_lock(self.study_dir):  # one worker at a time
+            for number, decision in plan.items():
+                trial = TrialPaths.of(self.experiments_dir, study_trial_id(self.study_id, number))
+                freed += apply_trial_decision(trial.root, decision, dtype)
         return freed
 
     # ---------------------------------------------------------------- finish

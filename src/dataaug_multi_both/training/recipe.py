@@ -134,9 +134,10 @@ class TrainingRecipe:
             )
 
     def _experiments_root(self) -> Path:
+        configured = Path(self.config.output.experiments_dir).resolve()
         if self.resume is not None:
-            return trial_dir_of(self.resume.path).parent
-        return Path(self.config.output.experiments_dir).resolve()
+            return trial_dir_of(self.resume.path, configured).parent
+        return configured
 
     def _setup_tracking(self) -> None:
         run_id = self.progress.mlflow_run_id  # the resumed run's, or None

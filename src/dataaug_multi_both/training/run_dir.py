@@ -43,7 +43,7 @@ def open_run_directory(
     dist = options.dist
     if resume is not None:
         progress.load_state_dict(resume.payload)
-        trial_dir = trial_dir_of(resume.path)
+        trial_dir = trial_dir_of(resume.path, Path(config.output.experiments_dir))
         default_checkpoints = resume.path.resolve().parent
     else:
         progress.trial_id = dist.broadcast(

@@ -16,7 +16,7 @@ from dataaug_multi_both.checkpointing.store import load_checkpoint, verifies
 from dataaug_multi_both.config.compose import config_fingerprint
 from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.errors import ConfigError, StorageError
-from dataaug_multi_both.layout import CHECKPOINTS_DIR, TrialPaths
+from dataaug_multi_both.layout import CHECKPOINTS_DIR, TRIAL_PREFIX, TrialPaths
 from dataaug_multi_both.training.seeding import capture_rng_state
 
 # Settings that may change between a run and its resume: they do not change what is trained.
@@ -61,10 +61,12 @@ def require_same_training_config(current: Mapping[str, Any], saved: Mapping[str,
         )
 
 
-def trial_dir_of(checkpoint: Path) -> Path:
+def trial_dir_of(checkpoint: Path, experiments_dir: Path) -> Path:
     """The trial directory a checkpoint belongs to: `<trial>/checkpoints/epoch_N.pt` in the
     default layout (so a moved or copied trial resumes in place), else the directory its
-    manifest recorded (checkpoints kept elsewhere with --checkpoint-dir)."""
+    manifest recorded (checkpoints kept elsewhere with --checkpoint-dir) if that lies inside
+    `experiments_dir` (a manifest is not trusted to say where a run writes), else the
+    checkpoint directory's parent."""
     directory = checkpoint.resolve().parent
     if directory.name == CHECKPOINTS_DIR and TrialPaths(directory.parent).config.is_file():
         return directory.parent
@@ -72,13 +74,26 @@ def trial_dir_of(checkpoint: Path) -> Path:
         manifest = CheckpointManifest.read(directory)
     except StorageError:
         manifest = None
-    return Path(manifest.trial_dir) if manifest and manifest.trial_dir else directory.parent
+    if manifest and manifest.trial_dir:
+        recorded = Path(manifest.trial_dir).resolve()
+        if recorded.is_relative_to(experiments_dir.resolve()) and recorded.name.startswith(
+            TRIAL_PREFIX
+        ):
+            return recorded
+    return directory.parent
 
 
-def resume_config_path(checkpoint: Path) -> Path | None:
+def experiments_root(overrides: list[str]) -> Path:
+    """The experiments directory an override names (output.experiments_dir=...), else
+    `experiments/`: where a trial named by a checkpoint's manifest may lie."""
+    named = [o.split("=", 1)[1] for o in overrides if o.startswith("output.experiments_dir=")]
+    return Path(named[-1] if named else "experiments").resolve()
+
+
+def resume_config_path(checkpoint: Path, experiments_dir: Path) -> Path | None:
     """The resolved config of the trial a checkpoint belongs to (the base of a resume when
     no --config is given)."""
-    candidate = TrialPaths(trial_dir_of(checkpoint)).config
+    candidate = TrialPaths(trial_dir_of(checkpoint, experiments_dir)).config
     return candidate if candidate.is_file() else None
 
 

@@ -15,6 +15,7 @@ from dataaug_multi_both.errors import EXIT_CODES, exit_code_for
 CONTRACT = [
     ("train", e.TrainingError("nan"), 1),
     ("train", e.ConfigError("bad key"), 2),
+    ("train", e.TrialInUse("another process trains this trial"), 2),
     ("train", e.DataLoadError("no data"), 3),
     ("train", e.StorageError("disk"), 4),
     ("train", e.TrackingError("mlflow"), 5),

@@ -1,0 +1,55 @@
+"""Reading files that may have been edited or planted: manifests, study records, locks,
+configs inside artifacts. Every reader here is total: any content ends in the caller's
+error class with one line naming the file, never in a traceback (deep nesting, bad UTF-8,
+wrong types, a file too large to be what it claims)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+MAX_BYTES = 64 * 1024 * 1024  # far above any manifest, study record or config we write
+
+
+def read_json(path: Path, error: type[Exception], max_bytes: int = MAX_BYTES) -> Any:
+    """The JSON document in `path`; `error(message)` when it cannot be read or parsed."""
+    return _parse(path, error, max_bytes, json.loads, "JSON")
+
+
+def read_yaml(path: Path, error: type[Exception], max_bytes: int = MAX_BYTES) -> Any:
+    """The YAML document in `path` (safe loader, no Python objects); `error(message)` when it
+    cannot be read or parsed."""
+    import yaml
+
+    def load(text: str) -> Any:
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ValueError(str(exc).splitlines()[0] if str(exc) else "invalid YAML") from None
+
+    return _parse(path, error, max_bytes, load, "YAML")
+
+
+def require_mapping(value: Any, path: Path, error: type[Exception]) -> dict[str, Any]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise error(f"{path} is not a mapping of names to values")
+    return value
+
+
+def _parse(path: Path, error: type[Exception], max_bytes: int, parse: Any, kind: str) -> Any:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise error(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+    if len(data) > max_bytes:
+        raise error(f"{path} is larger than {max_bytes // (1024 * 1024)} MB: not ours")
+    try:
+        return parse(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise error(f"{path} is not UTF-8 text") from None
+    except RecursionError:
+        raise error(f"{path} is nested too deeply to be {kind} we wrote") from None
+    except ValueError as exc:
+        raise error(f"{path} is not valid {kind}: {str(exc)[:200]}") from None
