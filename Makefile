@@ -1,4 +1,5 @@
-# Set-up is part of every target: a fresh clone needs only `make demo` or `make test`.
+# Set-up is part of every target: a fresh clone needs only `make demo` or `make test`. Nothing
+# is installed system-wide except by `make postgres`, which you run yourself (sudo apt-get).
 PYTHON ?= python3
 VENV ?= .venv
 # The CPU wheel of torch 2.13.0 lies on this machine's disk; an unpinned torch would pull a
@@ -29,8 +30,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the package (once)
 
-postgres: ## PostgreSQL server binaries for the multi-worker tests (Debian package, once)
-	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+# where the tests look for PostgreSQL's server binaries (tests/integration/conftest.py)
+HAVE_POSTGRES := command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
+
+postgres: ## opt-in: sudo apt-get install postgresql (system-wide, starts a cluster on 5432) for the PostgreSQL tests
+	@$(HAVE_POSTGRES) || \
 	  { echo "installing Debian's postgresql package"; \
 	    $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
 	    $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
@@ -44,8 +48,10 @@ demo: $(STAMP) ## the main job: a small HPO study (MiniLM vs tiny-bert) on synth
 demo-train: $(STAMP) ## one training run of MiniLM on the synthetic data (configs/demo.yaml)
 	$(BIN)/python -m dataaug_multi_both.cli.train --config configs/demo.yaml $(ARGS)
 
-test: $(STAMP) postgres ## the whole test suite (unit + integration)
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+test: $(STAMP) ## the whole test suite (unit + integration); the PostgreSQL ones need `make postgres`
+	@status=0; OMP_NUM_THREADS=1 $(BIN)/python -m pytest $(PYTEST_ARGS) || status=$$?; \
+	  $(HAVE_POSTGRES) || echo "PostgreSQL tests skipped: run \`make postgres\` first"; \
+	  exit $$status
 
 test-unit: $(STAMP) ## unit tests only
 	$(BIN)/python -m pytest -m "not integration"
@@ -95,5 +101,7 @@ bench: $(VENV)/.bench-stamp ## the four benchmarks against HF Trainer, quick mod
 docker-build: ## build the image (needs a Docker engine)
 	docker build -f docker/Dockerfile -t dataaug-multi-both .
 
-docker-run: ## run the demo in the image
-	docker run --rm -v $(PWD)/experiments:/app/experiments dataaug-multi-both
+docker-run: ## run the demo in the image (as you, so that ./experiments stays yours)
+	mkdir -p experiments
+	docker run --rm --user "$$(id -u):$$(id -g)" -e HOME=/tmp \
+	  -v $(PWD)/experiments:/app/experiments dataaug-multi-both

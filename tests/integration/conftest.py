@@ -152,7 +152,8 @@ class PostgresServer:
         )
         if found is None:
             pytest.skip(
-                f"PostgreSQL's {name} is not installed (make test installs the postgresql package)"
+                f"PostgreSQL's {name} is not installed (run `make postgres` once: it installs "
+                "Debian's postgresql package)"
             )
         return str(found)
 
