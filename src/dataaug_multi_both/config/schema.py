@@ -245,6 +245,7 @@ class TrackingConfig:
     max_retry_wait_sec: float = 60.0
     request_timeout_sec: float = 10.0
     log_checkpoints: bool = False
+    allow_insecure_http: bool = False  # credentials over http:// to a non-loopback host
 
     def validate(self, prefix: str) -> None:
         require(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 from dataaug_multi_both.config.schema import TrackingConfig
 from dataaug_multi_both.tracking.retry import RetryPolicy, call_with_retries, redact
+from dataaug_multi_both.tracking.transport import require_secure_transport
 from dataaug_multi_both.tracking.vault import apply_credentials, read_mlflow_credentials
 
 PERMANENT_ERRORS = {
@@ -28,6 +30,7 @@ PERMANENT_ERRORS = {
     "BAD_REQUEST",
 }
 _STEP_PROBE = "system/epoch_duration_sec"  # logged at every epoch: tells which steps exist
+_warned: set[str] = set()  # a study builds a tracker per trial: each warning once per process
 
 
 def resolve_tracking_uri(config: TrackingConfig, experiments_dir: Path) -> str:
@@ -46,6 +49,11 @@ class RunTracker:
     TrackingError once its retries are exhausted."""
 
     def __init__(self, config: TrackingConfig, experiments_dir: Path) -> None:
+        # before any connection: refuses credentials over plain http to another host
+        for warning in require_secure_transport(config, os.environ):
+            if warning not in _warned:
+                _warned.add(warning)
+                print(f"warning: {warning}", file=sys.stderr)
         self.config = config
         self.uri = resolve_tracking_uri(config, experiments_dir)
         self.experiments_dir = experiments_dir

@@ -3,7 +3,8 @@
 The secret may hold `token` (-> MLFLOW_TRACKING_TOKEN) or `username` and `password`
 (-> MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD). The Vault token comes from
 VAULT_TOKEN, or from the file named by VAULT_TOKEN_FILE. No secret value ever appears in a
-message.
+message. Redirects are not followed: requests would resend X-Vault-Token to wherever a 3xx
+points, another host included.
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ def read_mlflow_credentials(
     import requests
 
     mount, path = split_secret_path(secret_path)
-    client = hvac.Client(url=vault_addr, token=vault_token(), timeout=timeout)
+    client = hvac.Client(
+        url=vault_addr, token=vault_token(), timeout=timeout, allow_redirects=False
+    )
     try:
         response = client.secrets.kv.v2.read_secret_version(
             path=path, mount_point=mount, raise_on_deleted_version=True
@@ -65,7 +68,13 @@ def read_mlflow_credentials(
         raise TrackingError(
             f"Vault at {vault_addr} is unreachable or failed ({type(exc).__name__})"
         ) from None
-    data = (response or {}).get("data", {}).get("data") or {}
+    if isinstance(response, requests.Response) and response.is_redirect:
+        raise TrackingError(
+            f"Vault at {vault_addr} answered with a redirect ({response.status_code}), which is "
+            "not followed (the token would go with it); set tracking.vault_addr to the address "
+            "that serves the secret"
+        )
+    data = (response if isinstance(response, dict) else {}).get("data", {}).get("data") or {}
     if data.get("token"):
         return {"MLFLOW_TRACKING_TOKEN": str(data["token"])}
     if data.get("username") and data.get("password"):
