@@ -32,6 +32,8 @@ STUDY_FILE = "study.json"
 STUDY_DB = "optuna_study.db"
 PLOTS_DIR = "plots"
 # the only names the checkpoint store writes, and so the only ones a manifest may name
+# a trial or study id read back from a file may become part of a path: letters, digits, _ . -
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 CHECKPOINT_FILE = re.compile(r"epoch_[0-9]{3,6}\.pt")
 
 

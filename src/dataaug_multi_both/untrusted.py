@@ -5,7 +5,10 @@ wrong types, a file too large to be what it claims)."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +42,7 @@ def require_mapping(value: Any, path: Path, error: type[Exception]) -> dict[str,
 
 def _parse(path: Path, error: type[Exception], max_bytes: int, parse: Any, kind: str) -> Any:
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(max_bytes + 1)
+        data = _read_regular_file(path, max_bytes + 1)
     except OSError as exc:
         raise error(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
     if len(data) > max_bytes:
@@ -53,3 +55,16 @@ def _parse(path: Path, error: type[Exception], max_bytes: int, parse: Any, kind:
         raise error(f"{path} is nested too deeply to be {kind} we wrote") from None
     except ValueError as exc:
         raise error(f"{path} is not valid {kind}: {str(exc)[:200]}") from None
+
+
+def _read_regular_file(path: Path, limit: int) -> bytes:
+    """At most `limit` bytes of `path`, which must be a regular file (a FIFO or device planted
+    under the name would block or never end)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read(limit)
+    finally:
+        os.close(fd)

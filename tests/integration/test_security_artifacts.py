@@ -15,12 +15,13 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from dataaug_multi_both.checkpointing import lock as trial_lock
 from dataaug_multi_both.checkpointing.manifest import CheckpointManifest
 from dataaug_multi_both.checkpointing.store import verifies
-from tests.integration.conftest import HPO_SMALL, run_cli
+from tests.integration.conftest import HPO_SMALL, MlflowServer, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -235,3 +236,27 @@ def test_a_manifest_cannot_redirect_the_run_directory(tmp_path: Path) -> None:
     )
     assert resumed.returncode == 0, resumed.stderr
     assert list(target.iterdir()) == []  # no .lock, config.yaml or logs planted there
+
+
+def test_a_password_in_the_tracking_uri_is_written_nowhere(
+    mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    password = "hunter2-in-the-uri"
+    uri = mlflow_server.uri.replace("http://", f"http://alice:{password}@")
+    result = run_cli(
+        "train",
+        *TINY_RUN[:-1],  # with tracking
+        "--max-epochs",
+        "1",
+        f"tracking.mlflow_tracking_uri={uri}",
+        "output.trial_id=uri",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert password not in result.stdout + result.stderr
+    trial = tmp_path / "experiments" / "trial_uri"
+    for path in trial.rglob("*"):
+        if path.is_file():
+            assert password.encode() not in path.read_bytes(), path
+    payload = torch.load(trial / "checkpoints" / "epoch_001.pt", weights_only=True)
+    assert "alice:***@" in payload["config"]["tracking"]["mlflow_tracking_uri"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import threading
@@ -106,7 +107,9 @@ def test_resume_continues_the_same_run_without_duplicate_steps(
     )
     assert first.returncode == 0, first.stderr
     checkpoint = tmp_path / "experiments/trial_res/checkpoints/epoch_002.pt"
-    resumed = run_cli("train", "--resume-from", str(checkpoint), "--max-epochs", "3", cwd=tmp_path)
+    resumed = run_cli(  # tracking comes from the user, never from the trial's config.yaml
+        "train", "--resume-from", str(checkpoint), "--max-epochs", "3", tracking, cwd=tmp_path
+    )
     assert resumed.returncode == 0, resumed.stderr
     client, run = run_of(uri, "res")
     for key in (
@@ -171,11 +174,12 @@ def test_server_down_mid_run_then_resume_fills_the_history(tmp_path: Path) -> No
         records = read_jsonl(log)
         done = [r["epoch"] for r in records if r["event"] == "epoch_end"]
         assert done and done == list(range(1, len(done) + 1))
-        checkpoint = stderr.split("--resume-from ")[1].split()[0]
-        assert Path(checkpoint).is_file()
+        hint = shlex.split(stderr.split("--resume-from ")[1].splitlines()[0])
+        assert Path(hint[0]).is_file()
+        assert f"tracking.mlflow_tracking_uri={server.uri}" in hint  # the same server again
 
         server.start()
-        resumed = run_cli("train", "--resume-from", checkpoint, cwd=tmp_path)
+        resumed = run_cli("train", "--resume-from", *hint, cwd=tmp_path)
         assert resumed.returncode == 0, resumed.stderr
         client, run = run_of(server.uri, "outage")
         for key in (

@@ -51,6 +51,7 @@ def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_intermixed_args(argv)
     from rich.console import Console
 
+    from dataaug_multi_both.config.compose import tracking_note
     from dataaug_multi_both.hpo.config import load_hpo_config
     from dataaug_multi_both.hpo.identity import StudyOptions, locate_study
     from dataaug_multi_both.hpo.runner import run_study
@@ -87,6 +88,8 @@ def _run(argv: list[str] | None) -> int:
     )
     dist = from_environment()  # under torchrun each trial is a data-parallel job
     console = make_console() if dist.is_main else Console(quiet=True)
+    if artifact is not None and (note := tracking_note(artifact, hpo.train.to_dict())):
+        console.print(note, highlight=False)
     result = run_study(
         hpo, StudyOptions(args.study_name, study_dir, args.resume_study, console, dist)
     )

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from dataaug_multi_both.cli._common import make_console, run_command, split_overrides
-from dataaug_multi_both.config.compose import load_train_config
+from dataaug_multi_both.config.compose import load_train_config, tracking_note
 from dataaug_multi_both.errors import ConfigError
 from dataaug_multi_both.metric_names import resolve_metric_name, short_metric_title
 
@@ -92,6 +92,8 @@ def _run(argv: list[str] | None) -> int:
     )
     dist = from_environment()  # under torchrun: this rank; else a single process
     console = make_console() if dist.is_main else Console(quiet=True)
+    if artifact is not None and (note := tracking_note(artifact, config.to_dict())):
+        console.print(note, highlight=False)
     options = RunOptions(
         dry_run=args.dry_run,
         checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else None,

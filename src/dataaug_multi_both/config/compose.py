@@ -17,6 +17,7 @@ from typing import Any
 
 from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.errors import ConfigError, first_line
+from dataaug_multi_both.redaction import redact_text
 from dataaug_multi_both.untrusted import read_yaml, require_mapping
 
 BUNDLED_PACKAGE = "dataaug_multi_both.configs"
@@ -87,7 +88,7 @@ def _cause(exc: BaseException) -> str:
         if _ENV_REFUSED in str(seen):
             return _ENV_REFUSED
         seen = seen.__cause__ or seen.__context__
-    return first_line(exc)
+    return redact_text(first_line(exc))  # Hydra repeats the override, a password included
 
 
 def artifact_config(path: Path) -> dict[str, Any]:
@@ -107,7 +108,7 @@ def override_keys(overrides: list[str]) -> list[tuple[str, bool]]:
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(f"invalid override: {first_line(exc)}") from None
+        raise ConfigError(f"invalid override: {redact_text(first_line(exc))}") from None
     return [(o.key_or_group, o.is_delete()) for o in parsed]
 
 
@@ -131,6 +132,25 @@ def layered_on_artifact(
 
 TRACKING = "tracking"
 _ABSENT = object()
+
+
+def tracking_note(artifact: Path, merged: Mapping[str, Any]) -> str | None:
+    """A one-line note when the artifact's tracking settings differ from the ones used now."""
+    try:
+        recorded = artifact_config(artifact).get(TRACKING)
+    except ConfigError:
+        return None
+    used = merged.get(TRACKING) or {}
+    if not isinstance(recorded, dict):
+        return None
+    keys = ("backend", "mlflow_tracking_uri", "vault_addr", "vault_token_path")
+    differing = [k for k in keys if recorded.get(k, "") != used.get(k, "")]
+    if not differing:
+        return None
+    return (
+        f"note: {artifact} recorded other tracking settings ({', '.join(differing)}); "
+        "tracking.* comes from your configuration and overrides, never from an artifact"
+    )
 
 
 def _lookup(data: Any, parts: list[str]) -> Any:

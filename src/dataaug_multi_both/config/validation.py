@@ -9,6 +9,7 @@ import types
 import typing
 from typing import Any
 
+from dataaug_multi_both.config.public import shown_value
 from dataaug_multi_both.errors import ConfigError
 
 
@@ -22,7 +23,8 @@ def validate_tree(node: Any, prefix: str) -> None:
 
 def require(ok: bool, key: str, value: Any, allowed: Any) -> None:
     if not ok:
-        raise ConfigError(f"invalid value for {key}: {value!r} (allowed: {_allowed_text(allowed)})")
+        shown = shown_value(key, value)
+        raise ConfigError(f"invalid value for {key}: {shown} (allowed: {_allowed_text(allowed)})")
 
 
 def require_range(value: Any, low: float, high: float, key: str) -> None:
@@ -40,7 +42,8 @@ def build(cls: type, data: Any, prefix: str) -> Any:
     """Build dataclass `cls` from a mapping, checking key names and value types."""
     where = prefix or "the configuration"
     if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}: {data!r}")
+        shown = shown_value(where, data)
+        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}: {shown}")
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)
@@ -76,10 +79,11 @@ def _coerce(hint: Any, raw: Any, key: str) -> Any:
             if len(inner) == 1:
                 raise
             allowed = " or ".join(_type_name(a) for a in inner)
-            raise ConfigError(f"invalid value for {key}: {raw!r} (allowed: {allowed})") from None
+            shown = shown_value(key, raw)
+            raise ConfigError(f"invalid value for {key}: {shown} (allowed: {allowed})") from None
     if origin is list:
         if not isinstance(raw, list | tuple):
-            raise ConfigError(f"invalid value for {key}: {raw!r} (allowed: a list)")
+            raise ConfigError(f"invalid value for {key}: {shown_value(key, raw)} (allowed: a list)")
         return [_coerce(args[0], item, key) for item in raw]
     if hint is bool:
         if isinstance(raw, bool):
@@ -89,10 +93,14 @@ def _coerce(hint: Any, raw: Any, key: str) -> Any:
             return raw
     elif hint is float:
         if isinstance(raw, int | float) and not isinstance(raw, bool):
-            return float(raw)
+            try:
+                return float(raw)
+            except OverflowError:  # an integer of hundreds of digits
+                raise ConfigError(f"invalid value for {key}: too large for a number") from None
     elif hint is str and isinstance(raw, str):
         return raw
-    raise ConfigError(f"invalid value for {key}: {raw!r} (allowed: {_type_name(hint)})")
+    shown = shown_value(key, raw)
+    raise ConfigError(f"invalid value for {key}: {shown} (allowed: {_type_name(hint)})")
 
 
 def _type_name(hint: Any) -> str:

@@ -10,7 +10,6 @@ the stratum's size allows. Every trial of a study and `evaluate_study` read the 
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 
 from dataaug_multi_both.errors import DataLoadError
 from dataaug_multi_both.layout import SPLIT_MANIFEST_FILE
+from dataaug_multi_both.untrusted import read_json
 
 SPLIT_KEYS = ("train", "validation", "test")
 MANIFEST_NAME = SPLIT_MANIFEST_FILE
@@ -73,10 +73,11 @@ class SplitManifest:
 
     @classmethod
     def read(cls, path: Path) -> SplitManifest:
+        data = read_json(path, DataLoadError)
         try:
-            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise DataLoadError(f"cannot read split manifest {path}: {exc}") from exc
+            return cls.from_dict(data)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise DataLoadError(f"cannot read split manifest {path}: {exc}") from None
 
 
 def make_split(

@@ -12,11 +12,11 @@ from dataaug_multi_both.config.compose import artifact_config
 from dataaug_multi_both.config.schema import RetentionConfig, TrainConfig
 from dataaug_multi_both.errors import ConfigError, DataAugError, ScopeError
 from dataaug_multi_both.hpo.evaluate import load_study_for
-from dataaug_multi_both.hpo.study import study_dirs
+from dataaug_multi_both.hpo.study import STUDY_ID, study_dirs
 from dataaug_multi_both.hpo.trials import best_trial, study_retention_plan
 from dataaug_multi_both.layout import STUDY_FILE, StudyPaths, TrialPaths
 
-STUDY_TRIAL = re.compile(r"^trial_(?P<study>\d{8}-\d{6}-[0-9a-f]{6})-(?P<number>\d{3,})$")
+STUDY_TRIAL = re.compile(rf"^trial_(?P<study>{STUDY_ID.pattern})-(?P<number>\d{{3,}})$")
 
 
 @dataclass

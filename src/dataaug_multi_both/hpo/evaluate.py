@@ -34,7 +34,7 @@ from dataaug_multi_both.errors import (
     StudyNotFoundError,
     StudyStorageError,
 )
-from dataaug_multi_both.hpo.storage import resolve_storage_url
+from dataaug_multi_both.hpo.storage import redact_url, resolve_storage_url
 from dataaug_multi_both.hpo.study import STUDY_FILE, StudyRecord
 from dataaug_multi_both.hpo.trials import best_trial
 from dataaug_multi_both.layout import TrialPaths
@@ -66,11 +66,11 @@ def load_study_for(study_dir: Path) -> tuple[StudyRecord, Any]:
         return record, optuna.load_study(study_name=record.name, storage=url)
     except KeyError as exc:
         raise StudyNotFoundError(
-            f"study {record.name!r} is not in its storage {record.storage}"
+            f"study {record.name!r} is not in its storage {redact_url(record.storage)}"
         ) from exc
     except Exception as exc:  # unreachable database, bad URL
         raise StudyStorageError(
-            f"cannot open the study storage {record.storage}: {type(exc).__name__}"
+            f"cannot open the study storage {redact_url(record.storage)}: {type(exc).__name__}"
         ) from exc
 
 

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from dataaug_multi_both.checkpointing.atomic import atomic_write_text
 from dataaug_multi_both.config.compose import config_fingerprint
+from dataaug_multi_both.config.public import public_config
 from dataaug_multi_both.data.pipeline import split_and_pairs
 from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
 from dataaug_multi_both.errors import StudyStorageError
@@ -22,7 +23,7 @@ from dataaug_multi_both.hpo.study import (
     StudyRecord,
     find_study_dir,
     new_study_id,
-    study_dirs,
+    readable_studies,
 )
 from dataaug_multi_both.stamps import utc_timestamp
 from dataaug_multi_both.training.baselines import baseline_scores
@@ -58,12 +59,12 @@ def resolve_identity(
 
 
 def existing_by_name(name: str, study_dir: Path | None, experiments_dir: Path) -> Path | None:
+    """`study_dir` when it holds a study, else the study of that name (an unreadable
+    study.json is passed over: it names no study)."""
     if study_dir is not None and (study_dir / STUDY_FILE).is_file():
         return study_dir
-    for directory in study_dirs(experiments_dir):
-        if StudyRecord.read(directory).name == name:
-            return directory
-    return None
+    studies, _ = readable_studies(experiments_dir)
+    return next((directory for directory, record in studies if record.name == name), None)
 
 
 def locate_study(key: str, overrides: list[str], study_dir: Path | None) -> Path:
@@ -81,18 +82,17 @@ def locate_study(key: str, overrides: list[str], study_dir: Path | None) -> Path
 
 
 def config_without_secrets(hpo: HpoConfig) -> dict[str, Any]:
-    """The resolved config as written next to the study: the storage URL without its
-    password (a resume then takes the URL from study.storage=... or $DATAAUG_STUDY_STORAGE)."""
-    data = hpo.to_dict()
-    if data["study"].get("storage"):
-        data["study"]["storage"] = redact_url(data["study"]["storage"])
-    return data
+    """The resolved config as written next to the study and hashed into study.json: every
+    URL that can carry a password (study.storage, tracking.*) without it (a resume then
+    takes the storage URL from study.storage=... or $DATAAUG_STUDY_STORAGE)."""
+    return public_config(hpo.to_dict())
 
 
 def study_record(
     study_dir: Path, study_id: str, name: str, hpo: HpoConfig, url: str
 ) -> StudyRecord:
-    """study.json: read back and marked in progress, or new."""
+    """study.json: read back and marked in progress (its config_hash as first written), or
+    new."""
     cfg = hpo.study
     if (study_dir / STUDY_FILE).is_file():
         record = StudyRecord.read(study_dir)
@@ -106,7 +106,8 @@ def study_record(
         requested_trials=cfg.num_trials,
         optimization_metric=cfg.optimization_metric,
         direction=cfg.direction,
-        config_hash=config_fingerprint(hpo.to_dict()),
+        # unsalted: hashing the password in would let the hash confirm a guessed password
+        config_hash=config_fingerprint(config_without_secrets(hpo)),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dataaug_multi_both.hpo.storage import storage_url
+from dataaug_multi_both.hpo.storage import redact_url, storage_url
 from dataaug_multi_both.hpo.study import StudyRecord, study_dirs, study_status
 from dataaug_multi_both.layout import StudyPaths
 
@@ -50,7 +50,7 @@ def study_rows(experiments_dir: Path) -> list[dict[str, Any]]:
                 "pruned": counts.get("PRUNED", 0),
                 "failed": counts.get("FAIL", 0),
                 "running": counts.get("RUNNING", 0),
-                "storage": record.storage,
+                "storage": redact_url(record.storage),
                 "study_dir": str(directory),
             }
         )

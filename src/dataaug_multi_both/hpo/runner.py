@@ -47,6 +47,7 @@ from dataaug_multi_both.hpo.study import (
     StudyRecord,
     make_pruner,
     make_sampler,
+    stored_identity,
     study_status,
 )
 from dataaug_multi_both.hpo.study_tracking import finish_parent_run, start_parent_run
@@ -169,8 +170,7 @@ class StudyRunner:
         (and resumes) take them from there, so all agree."""
         attrs = self.study.user_attrs
         if "study_id" in attrs:
-            self.study_id = attrs["study_id"]
-            self.study_dir = Path(attrs["study_dir"])
+            self.study_id, self.study_dir = stored_identity(attrs)
         else:
             self._retry(
                 lambda: self.study.set_user_attr("study_id", self.study_id), "record the study id"

@@ -9,50 +9,49 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 from dataaug_multi_both.errors import StudyStorageError, first_line
 from dataaug_multi_both.layout import STUDY_DB
+from dataaug_multi_both.redaction import (
+    is_redacted,
+    redact_text,
+    redact_url,
+    sqlalchemy_misreads,
+    url_secrets,
+)
 
 T = TypeVar("T")
 
 
 STORAGE_ENV = "DATAAUG_STUDY_STORAGE"  # the full storage URL, for one with a password
-REDACTED = "***"
 
 
 def resolve_storage_url(
     study_dir: Path, configured: str | None = None, recorded: str | None = None
 ) -> str:
     """The study's storage URL, in this order: $DATAAUG_STUDY_STORAGE; the configured
-    `study.storage`; the URL study.json recorded, unless it is a SQLite file while the
-    study directory holds its own database (a moved study) or its password was redacted;
-    the study directory's SQLite database."""
+    `study.storage` unless its password was redacted (the config.yaml a resume reads); the
+    URL study.json recorded, unless it is a SQLite file while the study directory holds its
+    own database (a moved study) or its password was redacted; the study directory's SQLite
+    database."""
     import os
 
     if os.environ.get(STORAGE_ENV):
         return storage_url(os.environ[STORAGE_ENV], study_dir)
-    if configured:
+    if configured and not is_redacted(configured):
         return storage_url(configured, study_dir)
+    recorded = recorded or configured  # a redacted study.storage is only a record of one
     local = (study_dir / STUDY_DB).is_file()
     if recorded and not (local and recorded.startswith("sqlite")):
         if is_redacted(recorded):
             if local:
                 return storage_url(None, study_dir)
             raise StudyStorageError(
-                f"study.json records the storage {recorded} without its password: give the "
-                f"full URL in ${STORAGE_ENV} or as study.storage=..."
+                f"the study's storage {redact_url(recorded)} is recorded without its password: "
+                f"give the full URL in ${STORAGE_ENV} or as study.storage=..."
             )
         return storage_url(recorded, study_dir)
     return storage_url(None, study_dir)
-
-
-def is_redacted(url: str) -> bool:
-    """A URL whose password `redact_url` replaced."""
-    try:
-        return urlsplit(url).password == REDACTED
-    except ValueError:
-        return False
 
 
 def storage_url(configured: str | None, study_dir: Path) -> str:
@@ -62,15 +61,6 @@ def storage_url(configured: str | None, study_dir: Path) -> str:
     if configured.startswith("postgresql://") or configured.startswith("postgres://"):
         return "postgresql+psycopg2://" + configured.split("://", 1)[1]
     return configured
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password (for study.json, logs and messages)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", f":{REDACTED}@")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def is_connection_error(exc: BaseException) -> bool:
@@ -104,7 +94,7 @@ def with_connection_retry(call: Callable[[], T], what: str, url: str, budget_sec
             if time.monotonic() + pause > deadline:
                 raise StudyStorageError(
                     f"study storage {redact_url(url)} unreachable for {budget_sec:.0f}s while trying to {what}: "
-                    f"{first_line(exc)[:200]}"
+                    f"{redact_text(first_line(exc), url_secrets(url))[:200]}"
                 ) from None
             time.sleep(pause)
             pause = min(pause * 2, 8.0)
@@ -117,6 +107,11 @@ def open_storage(
     once with the same parameters (RetryHeartbeatStaleTrialCallback, Optuna 5)."""
     import optuna
 
+    if sqlalchemy_misreads(url):  # it would send part of the password as the host name
+        raise StudyStorageError(
+            f"cannot open study storage {redact_url(url)}: its password holds an unencoded '@' "
+            "(or the URL another '@' after it): percent-encode each '@' after the user name as %40"
+        )
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine_kwargs = {"pool_pre_ping": True} if not url.startswith("sqlite") else {}
@@ -139,7 +134,7 @@ def open_storage(
     except Exception as exc:  # bad URL, missing driver, refused credentials
         raise StudyStorageError(
             f"cannot open study storage {redact_url(url)}: {type(exc).__name__}: "
-            f"{first_line(exc)[:200]}"
+            f"{redact_text(first_line(exc), url_secrets(url))[:200]}"
         ) from None
 
 

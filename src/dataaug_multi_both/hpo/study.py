@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import inspect
 import json
-from dataclasses import asdict, dataclass, field
+import re
+from collections.abc import Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +21,41 @@ from dataaug_multi_both.hpo.config import PrunerConfig, SamplerConfig
 from dataaug_multi_both.hpo.search_space import ParamSpec
 from dataaug_multi_both.layout import STUDY_FILE
 from dataaug_multi_both.stamps import new_run_id, utc_timestamp
+from dataaug_multi_both.untrusted import read_json, require_mapping
 
 PREFIX = "study_"
+# what new_study_id makes: local time + 6 hex digits; safe in a path and in a glob
+STUDY_ID = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{6}")
+_SCALAR = (str, int, float, bool, type(None))
 
 
 def new_study_id() -> str:
     return new_run_id()
+
+
+def valid_study_id(value: object, where: str = "the study id") -> str:
+    """`value` when it is a study id as `new_study_id` makes them; StudyStorageError
+    otherwise (ids read from study.json or the study database become directory names and
+    trial globs, and whatever they name may be deleted)."""
+    if isinstance(value, str) and STUDY_ID.fullmatch(value):
+        return value
+    raise StudyStorageError(
+        f"{where} is {str(value)[:40]!r}, not a study id like 20260101-120000-abc123"
+    )
+
+
+def stored_identity(attrs: Mapping[str, Any]) -> tuple[str, Path]:
+    """(study id, study directory) from the user attributes the study's first worker stored
+    in the Optuna database, checked: the id as `valid_study_id`, the directory an absolute
+    path without `..`; StudyStorageError otherwise."""
+    study_id = valid_study_id(attrs.get("study_id"), "the study database's study_id")
+    raw = attrs.get("study_dir")
+    study_dir = Path(raw) if isinstance(raw, str) and raw and "\0" not in raw else None
+    if study_dir is None or not study_dir.is_absolute() or ".." in study_dir.parts:
+        raise StudyStorageError(
+            f"the study database's study_dir is {str(raw)[:80]!r}, not an absolute directory"
+        )
+    return study_id, study_dir
 
 
 @dataclass
@@ -53,12 +84,63 @@ class StudyRecord:
 
     @classmethod
     def read(cls, study_dir: Path) -> StudyRecord:
+        """study.json, checked field by field; StudyStorageError (one line naming the file)
+        for anything that is not a record we wrote: unreadable, not JSON, nested too deeply,
+        a missing or wrong-typed field, a study id that is not one. Unknown keys are
+        ignored (a newer version's)."""
         path = study_dir / STUDY_FILE
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-        except (OSError, ValueError, TypeError) as exc:
-            raise StudyStorageError(f"cannot read {path}: {exc}") from exc
+        data = require_mapping(read_json(path, StudyStorageError), path, StudyStorageError)
+        for name, kinds in _FIELD_TYPES.items():
+            if name not in data and name in _REQUIRED:
+                raise StudyStorageError(f"{path} lacks {name!r}")
+            value = data.get(name)
+            if name in data and (not isinstance(value, kinds) or isinstance(value, bool)):
+                expected = " or ".join(k.__name__ for k in kinds)
+                raise StudyStorageError(f"{path}: {name} is {type(value).__name__}, not {expected}")
+        problem = _nested_problem(data.get("counts"), data.get("best"))
+        if problem:
+            raise StudyStorageError(f"{path}: {problem}")
+        valid_study_id(data["study_id"], f"{path}: study_id")
+        return cls(**{k: v for k, v in data.items() if k in _FIELD_TYPES})
+
+
+# the types study.json may hold per field (bools are never valid: no field is a flag)
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "study_id": (str,),
+    "name": (str,),
+    "created": (str,),
+    "storage": (str,),
+    "requested_trials": (int,),
+    "optimization_metric": (str,),
+    "direction": (str,),
+    "config_hash": (str,),
+    "status": (str,),
+    "last_exit_code": (int, type(None)),
+    "counts": (dict,),
+    "best": (dict, type(None)),
+    "mlflow_parent_run_id": (str, type(None)),
+    "footprint_bytes": (int,),
+    "updated": (str,),
+}
+_REQUIRED = [
+    f.name for f in fields(StudyRecord) if f.default is MISSING and f.default_factory is MISSING
+]
+
+
+def _nested_problem(counts: Any, best: Any) -> str | None:
+    """What is wrong with study.json's two nested fields (counts: state -> number; best: a
+    trial's number, id, value and flat params), or None."""
+    if counts is not None and not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in counts.values()
+    ):
+        return "counts holds a value that is not a number of trials"
+    if isinstance(best, dict):
+        value, params = best.get("value"), best.get("params", {})
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return "best.value is not a number"
+        if not isinstance(params, dict) or not all(isinstance(v, _SCALAR) for v in params.values()):
+            return "best.params is not a mapping of names to values"
+    return None
 
 
 def study_status(finished: int, requested: int, last_exit_code: int | None) -> str:
@@ -72,17 +154,31 @@ def study_status(finished: int, requested: int, last_exit_code: int | None) -> s
 
 
 def study_dirs(experiments_dir: Path) -> list[Path]:
+    """The `study_*` directories holding a study.json (readable or not), sorted."""
     if not experiments_dir.is_dir():
         return []
     return sorted(p for p in experiments_dir.glob(f"{PREFIX}*") if (p / STUDY_FILE).is_file())
 
 
-def find_study_dir(experiments_dir: Path, key: str) -> Path:
-    """A study by id (with or without `study_`) or by name; StudyStorageError if none."""
-    wanted_id = key.removeprefix(PREFIX)
-    by_name = []
+def readable_studies(experiments_dir: Path) -> tuple[list[tuple[Path, StudyRecord]], list[str]]:
+    """The studies whose study.json reads, and one line per study.json that does not (one
+    broken or planted file must not hide the other studies)."""
+    studies, problems = [], []
     for directory in study_dirs(experiments_dir):
-        record = StudyRecord.read(directory)
+        try:
+            studies.append((directory, StudyRecord.read(directory)))
+        except StudyStorageError as exc:
+            problems.append(exc.message)
+    return studies, problems
+
+
+def find_study_dir(experiments_dir: Path, key: str) -> Path:
+    """A study by id (with or without `study_`) or by name; StudyStorageError if none (it
+    names the study.json files that could not be read, if any)."""
+    wanted_id = key.removeprefix(PREFIX)
+    studies, problems = readable_studies(experiments_dir)
+    by_name = []
+    for directory, record in studies:
         if record.study_id == wanted_id:
             return directory
         if record.name == key:
@@ -93,8 +189,10 @@ def find_study_dir(experiments_dir: Path, key: str) -> Path:
         raise StudyStorageError(
             f"several studies are named {key!r}; resume by id: {[p.name for p in by_name]}"
         )
+    unreadable = f"; {len(problems)} study.json unreadable, e.g. {problems[0]}" if problems else ""
     raise StudyStorageError(
-        f"no study {key!r} under {experiments_dir} (looked for ids and names in study.json)"
+        f"no study {key!r} under {experiments_dir} (looked for ids and names in study.json"
+        f"{unreadable})"
     )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dataaug_multi_both.errors import DataLoadError, first_line
+from dataaug_multi_both.redaction import redact_text
 
 ALIASES: dict[str, str] = {
     "mental-bert": "mental/mental-bert-base-uncased",
@@ -123,7 +124,7 @@ def _from_pretrained(
             return factory.from_pretrained(source.resolved)  # some models take no pooling flag
         except (OSError, ValueError) as exc:
             raise DataLoadError(
-                f"cannot load {what} from {source.resolved}: {first_line(exc)}"
+                f"cannot load {what} from {source.resolved}: {redact_text(first_line(exc))}"
             ) from exc
     try:  # a copy in the local Hugging Face cache needs no network
         return _hub_call(factory, source.resolved, revision, kwargs, local_files_only=True)
@@ -141,7 +142,7 @@ def _from_pretrained(
     except (OSError, ValueError) as exc:
         raise DataLoadError(
             f"cannot load {what} '{source.model_id}' ({source.resolved}, revision {revision}): "
-            f"{first_line(exc)}; {_ALTERNATIVES}"
+            f"{redact_text(first_line(exc))}; {_ALTERNATIVES}"
         ) from exc
 
 

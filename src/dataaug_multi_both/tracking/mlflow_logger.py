@@ -8,6 +8,8 @@ this policy, not a 2-minute default, decides how long a dead server is waited fo
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import math
 import os
@@ -200,7 +202,16 @@ class RunTracker:
                 )
 
     def finish(self, status: str = "FINISHED") -> None:
-        self._call(f"end run ({status})", lambda: self.client.set_terminated(self._run(), status))
+        self._call(f"end run ({status})", lambda: self._terminate(status))
+
+    def _terminate(self, status: str) -> None:
+        """End the run; MLflow prints the run's URL (with any password in the tracking URI)
+        to stdout: it is printed here without it."""
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            self.client.set_terminated(self._run(), status)
+        for line in printed.getvalue().splitlines():
+            print(redact(line), flush=True)
 
     def _run(self) -> str:
         assert self.run_id is not None, "start() first"

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import random
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 from dataaug_multi_both.errors import TrackingError, first_line
+from dataaug_multi_both.redaction import redact_text
 
 T = TypeVar("T")
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 
 def redact(text: str) -> str:
-    """Drop `user:password@` from URLs in a message."""
-    return _USERINFO.sub("***@", text)
+    """`text` without `user:password@` in its URLs nor `password=...` pairs (see
+    `redaction.redact_text`)."""
+    return redact_text(text)
 
 
 @dataclass(frozen=True)

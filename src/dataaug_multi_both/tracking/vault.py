@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from dataaug_multi_both.errors import TrackingError
+from dataaug_multi_both.redaction import redact_text as redact
 
 
 def vault_token() -> str:
@@ -59,18 +60,20 @@ def read_mlflow_credentials(
             path=path, mount_point=mount, raise_on_deleted_version=True
         )
     except hvac.exceptions.InvalidPath:
-        raise TrackingError(f"Vault at {vault_addr} has no secret at {secret_path}") from None
+        raise TrackingError(
+            f"Vault at {redact(vault_addr)} has no secret at {secret_path}"
+        ) from None
     except hvac.exceptions.Forbidden:
         raise TrackingError(
-            f"Vault at {vault_addr} denied access to {secret_path} (check the token)"
+            f"Vault at {redact(vault_addr)} denied access to {secret_path} (check the token)"
         ) from None
     except (requests.exceptions.RequestException, hvac.exceptions.VaultError) as exc:
         raise TrackingError(
-            f"Vault at {vault_addr} is unreachable or failed ({type(exc).__name__})"
+            f"Vault at {redact(vault_addr)} is unreachable or failed ({type(exc).__name__})"
         ) from None
     if isinstance(response, requests.Response) and response.is_redirect:
         raise TrackingError(
-            f"Vault at {vault_addr} answered with a redirect ({response.status_code}), which is "
+            f"Vault at {redact(vault_addr)} answered with a redirect ({response.status_code}), which is "
             "not followed (the token would go with it); set tracking.vault_addr to the address "
             "that serves the secret"
         )

@@ -15,6 +15,7 @@ from dataaug_multi_both.data.criteria import criteria_for
 from dataaug_multi_both.data.pipeline import PreparedData, prepare_data
 from dataaug_multi_both.data.splits import SPLIT_KEYS, SplitManifest
 from dataaug_multi_both.errors import (
+    CheckpointUnavailableError,
     DataLoadError,
     EvaluationDataError,
     TrainingError,
@@ -65,13 +66,16 @@ def split_key_for(name: str, config: TrainConfig) -> str:
 
 def build_model(payload: dict[str, Any], device: torch.device) -> DualHeadModel:
     """The dual-head model rebuilt from the checkpoint's own architecture description."""
-    args = payload[ckpt.MODEL_ARGS]
-    config = payload[ckpt.CONFIG]["model"]
-    model = DualHeadModel(
-        encoder_from_config(json.loads(args["encoder_config"])),
-        config["dropout"],
-        config["pooling"],
-    )
+    try:
+        args = payload[ckpt.MODEL_ARGS]
+        config = payload[ckpt.CONFIG]["model"]
+        encoder_config = json.loads(args["encoder_config"])
+        dropout, pooling = config["dropout"], config["pooling"]
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
+        raise CheckpointUnavailableError(
+            f"the checkpoint does not describe its model ({type(exc).__name__}: {exc!s:.80})"
+        ) from None
+    model = DualHeadModel(encoder_from_config(encoder_config), dropout, pooling)
     try:
         model.load_state_dict(payload[ckpt.MODEL])
     except RuntimeError as exc:

@@ -11,8 +11,8 @@ from dataaug_multi_both.checkpointing.atomic import atomic_write_text
 from dataaug_multi_both.checkpointing.manifest import CheckpointManifest
 from dataaug_multi_both.checkpointing.policy import RESUME
 from dataaug_multi_both.config.schema import TrainConfig
-from dataaug_multi_both.errors import Interrupted, TrackingError
-from dataaug_multi_both.layout import TrialPaths
+from dataaug_multi_both.errors import ConfigError, Interrupted, TrackingError
+from dataaug_multi_both.layout import SAFE_ID, TrialPaths
 from dataaug_multi_both.stamps import new_run_id
 from dataaug_multi_both.training.distributed import (
     elastic_restart_count,
@@ -22,6 +22,7 @@ from dataaug_multi_both.training.distributed import (
 )
 from dataaug_multi_both.training.recipe import TrainingRecipe
 from dataaug_multi_both.training.run_options import RunOptions, TrainingResult
+from dataaug_multi_both.untrusted import read_json
 
 
 def run_training(config: TrainConfig, options: RunOptions) -> TrainingResult:
@@ -51,8 +52,9 @@ def _elastic_resume(config: TrainConfig, options: RunOptions) -> RunOptions:
             atomic_write_text(marker, json.dumps({"trial_id": trial_id}))
         options.dist.barrier()
         return dataclasses.replace(options, elastic_trial_id=trial_id)
-    trial_id = json.loads(marker.read_text())["trial_id"] if marker.is_file() else None
-    if trial_id is None:
+    recorded = read_json(marker, ConfigError) if marker.is_file() else None
+    trial_id = recorded.get("trial_id") if isinstance(recorded, dict) else None
+    if not isinstance(trial_id, str) or not SAFE_ID.fullmatch(trial_id):
         return options
     checkpoints = TrialPaths.of(marker.parent, trial_id).checkpoints
     latest = latest_resume_in(checkpoints) if checkpoints.is_dir() else None

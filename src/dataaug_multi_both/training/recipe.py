@@ -37,7 +37,7 @@ from dataaug_multi_both.training.interrupt import StopRequest
 from dataaug_multi_both.training.loop import EpochContext, Optimisation, train_epoch
 from dataaug_multi_both.training.progress import epoch_display
 from dataaug_multi_both.training.reporting import TrackingBridge, without_tracking
-from dataaug_multi_both.training.run_checkpoints import RunCheckpoints
+from dataaug_multi_both.training.run_checkpoints import RunCheckpoints, resume_command
 from dataaug_multi_both.training.run_dir import open_run_directory
 from dataaug_multi_both.training.run_options import RunOptions, TrainingResult
 from dataaug_multi_both.training.run_state import (
@@ -330,7 +330,9 @@ class TrainingRecipe:
         )
 
     def _resume_hint(self) -> str:
-        return self.checkpoints.resume_hint(self.progress.epoch, self.log.path)
+        return self.checkpoints.resume_hint(
+            self.progress.epoch, self.log.path, self.config.tracking
+        )
 
     def _stop_safely(self) -> None:
         """After SIGINT/SIGTERM: make sure the last finished epoch is on disk as a resume
@@ -354,7 +356,7 @@ class TrainingRecipe:
         )
         raise Interrupted(
             f"interrupted by {self.stop.name}; epoch {self.progress.epoch} is saved. Resume with: "
-            f"python -m dataaug_multi_both.cli.train --resume-from {where}",
+            f"{resume_command(where, self.config.tracking)}",
             signum,
         )
 

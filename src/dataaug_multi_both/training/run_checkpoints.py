@@ -6,6 +6,7 @@ resume checkpoint, the best) is read back through the manifest. No checkpointer:
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ from dataaug_multi_both.checkpointing.background import BackgroundWriter
 from dataaug_multi_both.checkpointing.checkpointer import Checkpointer
 from dataaug_multi_both.checkpointing.policy import RESUME
 from dataaug_multi_both.checkpointing.store import CheckpointStore, serialize
-from dataaug_multi_both.config.schema import RetentionConfig
+from dataaug_multi_both.config.schema import RetentionConfig, TrackingConfig
+from dataaug_multi_both.redaction import redact_url
 
 
 class RunCheckpoints:
@@ -49,14 +51,14 @@ class RunCheckpoints:
 
         return cls(Checkpointer(store, retention, report), directory)
 
-    def resume_hint(self, epoch: int, log_path: Path) -> str:
+    def resume_hint(self, epoch: int, log_path: Path, tracking: TrackingConfig) -> str:
         """What a user can do after the tracking server went away at the end of `epoch`."""
         latest = self.latest_resume()
         if latest is None:
             return f"epoch {epoch} is in {log_path}; nothing to resume from (--dry-run)"
         return (
             f"epoch {epoch} is saved; once the server is back, resume with: "
-            f"python -m dataaug_multi_both.cli.train --resume-from {latest}"
+            f"{resume_command(latest, tracking)}"
         )
 
     @property
@@ -129,3 +131,29 @@ class RunCheckpoints:
     def close(self) -> None:
         """Wait for a pending write (its error is the caller's) and stop the writer."""
         self.writer.close()
+
+
+# where a run's tracking goes: a resume takes these from the user, never from the trial
+_ROUTING = (
+    "backend",
+    "mlflow_tracking_uri",
+    "vault_addr",
+    "vault_token_path",
+    "experiment_name",
+    "allow_insecure_http",
+)
+
+
+def resume_command(checkpoint: Path | str, tracking: TrackingConfig) -> str:
+    """The command that resumes from `checkpoint` with the same tracking: a resume takes
+    tracking.* from the user (not from the trial), so settings that differ from the defaults
+    are spelled out (a URI's password as ***: give it again, or through the environment)."""
+    default = TrackingConfig()
+    extra = []
+    for name in _ROUTING:
+        value = getattr(tracking, name)
+        if value != getattr(default, name):
+            shown = str(value).lower() if isinstance(value, bool) else redact_url(str(value))
+            extra.append(shlex.quote(f"tracking.{name}={shown}"))
+    command = f"python -m dataaug_multi_both.cli.train --resume-from {shlex.quote(str(checkpoint))}"
+    return " ".join([command, *extra])

@@ -11,6 +11,7 @@ import yaml
 
 from dataaug_multi_both.checkpointing import lock as trial_lock
 from dataaug_multi_both.checkpointing.atomic import atomic_write_text
+from dataaug_multi_both.config.public import public_config
 from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.layout import TrialPaths
 from dataaug_multi_both.stamps import new_run_id
@@ -61,7 +62,7 @@ def open_run_directory(
     log = RunLog(log_path)
     if resume is None:
         forget_unfinished_attempt(log)
-    resolved = yaml.safe_dump(config.to_dict(), sort_keys=False)
+    resolved = yaml.safe_dump(public_config(config.to_dict()), sort_keys=False)
     atomic_write_text(TrialPaths(trial_dir).config, resolved)
     info(f"run directory: {trial_dir}")
     if dist.enabled:

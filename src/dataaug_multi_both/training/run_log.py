@@ -51,15 +51,18 @@ class RunLog:
         atomic_write_text(self.path, "".join(json.dumps(json_safe(r)) + "\n" for r in records))
 
     def records(self) -> list[dict[str, Any]]:
-        """Every complete line (a torn last line from a crash is skipped)."""
+        """Every complete record (a torn last line from a crash, or any line that is not a JSON
+        object, is skipped)."""
         if not self.path.is_file():
             return []
         out = []
         for line in self.path.read_text(encoding="utf-8").splitlines():
             try:
-                out.append(json.loads(line))
-            except ValueError:
+                record = json.loads(line)
+            except (ValueError, RecursionError):
                 continue
+            if isinstance(record, dict):  # an edited line of another shape is not ours
+                out.append(record)
         return out
 
 

@@ -14,6 +14,7 @@ from dataaug_multi_both.checkpointing.manifest import CheckpointManifest, Checkp
 from dataaug_multi_both.checkpointing.policy import RESUME
 from dataaug_multi_both.checkpointing.store import load_checkpoint, verifies
 from dataaug_multi_both.config.compose import config_fingerprint
+from dataaug_multi_both.config.public import public_config
 from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.errors import ConfigError, StorageError
 from dataaug_multi_both.layout import CHECKPOINTS_DIR, TRIAL_PREFIX, TrialPaths
@@ -276,7 +277,7 @@ def resume_payload(
         ckpt.SCHEDULER: optimisation.scheduler.state_dict(),
         ckpt.SCALER: optimisation.scaler.state_dict(),
         ckpt.RNG: capture_rng_state(),
-        ckpt.CONFIG: config.to_dict(),
+        ckpt.CONFIG: public_config(config.to_dict()),  # shared with the model: no passwords
         ckpt.CONFIG_HASH: training_config_hash(config.to_dict()),
         ckpt.METRICS: dict(metrics),
         ckpt.TRIAL_DIR: str(trial_dir),
