@@ -37,6 +37,16 @@ SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 CHECKPOINT_FILE = re.compile(r"epoch_[0-9]{3,6}\.pt")
 
 
+def recorded_trial_name(value: object) -> str | None:
+    """The trial directory name in a recorded path (a study database's `trial_dir`), or None
+    when the value is not a path to a trial directory (the record is not trusted)."""
+    if not isinstance(value, str):
+        return None
+    name = Path(value).name
+    rest = name.removeprefix(TRIAL_PREFIX)
+    return name if rest != name and SAFE_ID.fullmatch(rest) else None
+
+
 def checkpoint_name(epoch: int) -> str:
     return f"epoch_{epoch:03d}.pt"
 

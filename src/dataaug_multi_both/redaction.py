@@ -44,9 +44,12 @@ def redact_url(url: str) -> str:
     """`url` with its password and secret query parameters (`password=`, `token=`, ...)
     replaced by `***`; the user name, host, port and database stay readable. A URL without
     a secret comes back unchanged."""
+    if url[:1].isspace():  # " postgresql://u:pw@h" still reaches a driver that strips it
+        body = url.lstrip()
+        return url[: len(url) - len(body)] + redact_url(body)
     split = _userinfo_with_password(url)
     if split is None:
-        return _scrub_query(url)
+        return _drop_web_userinfo(_scrub_query(url))
     parsed = _sqlalchemy_reading(url)
     if parsed is not None:
         text = url if parsed.password is None else parsed.render_as_string(hide_password=True)
@@ -164,5 +167,20 @@ def _drop_userinfo(url: str) -> str:
     return f"{match.group(0)}{REDACTED}@{rest[at + 1 :]}"
 
 
+def _drop_web_userinfo(url: str) -> str:
+    """An http(s) URL's user name alone is a credential (`https://TOKEN@host`): hidden."""
+    match = re.match(r"(?i)(https?://)([^/@?#]+)@", url)
+    return f"{match.group(1)}{REDACTED}@{url[match.end():]}" if match else url
+
+
 def _scrub_query(url: str) -> str:
-    return _QUERY_SECRET.sub(rf"\1{REDACTED}", url)
+    """Secret query values masked; a percent-encoded name (`%70assword`) counts as decoded."""
+    base, mark, query = url.partition("?")
+    if not mark:
+        return url
+    parts = []
+    for item in query.split("&"):
+        name, eq, _ = item.partition("=")
+        secret = eq and _QUERY_SECRET.match(f"?{unquote(name)}=")
+        parts.append(f"{name}={REDACTED}" if secret else item)
+    return f"{base}?{'&'.join(parts)}"

@@ -27,6 +27,7 @@ def read_yaml(path: Path, error: type[Exception], max_bytes: int = MAX_BYTES) ->
 
     def load(text: str) -> Any:
         try:
+            _require_small_expansion(yaml.compose(text, Loader=yaml.SafeLoader))
             return yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ValueError(str(exc).splitlines()[0] if str(exc) else "invalid YAML") from None
@@ -68,3 +69,34 @@ def _read_regular_file(path: Path, limit: int) -> bytes:
             return handle.read(limit)
     finally:
         os.close(fd)
+
+
+MAX_YAML_NODES = 100_000  # a config has a few hundred; aliases may not multiply that
+
+
+def _require_small_expansion(root: Any) -> None:
+    """Refuse a YAML document whose aliases expand it past MAX_YAML_NODES ("billion laughs")
+    or into a cycle, before anything is built from it."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: Any) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise ValueError("a YAML alias refers to itself")
+        open_nodes.add(key)
+        children = node.value if isinstance(node.value, list) else []
+        total = 1
+        for child in children:
+            for part in child if isinstance(child, tuple) else (child,):
+                total += size(part)
+                if total > MAX_YAML_NODES:
+                    raise ValueError(f"more than {MAX_YAML_NODES} values once aliases expand")
+        open_nodes.discard(key)
+        sizes[key] = total
+        return total
+
+    if root is not None:
+        size(root)

@@ -423,7 +423,7 @@ def test_cleanup_leaves_a_running_trial_alone(tree: Path, tmp_path: Path) -> Non
     # a lock file left by a process that is gone blocks nothing
     (trial_dir / ".lock").write_text(json.dumps({"host": os.uname().nodename, "pid": 1}))
     result = run_cli("cleanup", "--study-dir", str(study_dir), "--aggressive", cwd=tmp_path)
-    assert result.returncode == 0 and "running" not in result.stdout
+    assert result.returncode == 0 and "skipped:" not in result.stdout
 
 
 def test_cleanup_refuses_bad_roots(tmp_path: Path) -> None:

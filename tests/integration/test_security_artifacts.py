@@ -122,6 +122,8 @@ def test_a_planted_tracking_config_in_a_study_never_receives_the_token(
         env=env,
     )
     assert continued.returncode == 0, continued.stderr
+    assert "note: where credentials go is never taken from config.yaml" in continued.stdout
+    assert f"tracking.vault_addr: recorded '{address}', used ''" in continued.stdout
 
     assert requests == []  # nothing went to the planted address, token or not
     for result in (evaluated, resumed, continued):
@@ -147,6 +149,8 @@ def test_environment_interpolation_is_refused_and_never_echoed(tmp_path: Path) -
     in_file = run_cli(
         "train", "--config", str(config), *TINY_RUN, "--dry-run", cwd=tmp_path, env=env
     )
+    assert "tracking.experiment_name (override)" in override.stderr
+    assert "tracking.experiment_name (leaky.yaml or override)" in in_file.stderr
     for result in (override, in_file):
         assert result.returncode == 2, result.stderr
         assert "oc.env" in result.stderr and "Traceback" not in result.stderr
@@ -181,6 +185,12 @@ def test_a_second_train_on_a_running_trial_stops_at_once(tmp_path: Path) -> None
     for record in manifest.retained():
         assert verifies(trial_dir / "checkpoints" / record.file, record.sha256)
     assert not trial_lock.is_running(trial_dir)
+    # a finished trial is not trained into again from scratch (two runs in one manifest)
+    again = run_cli("train", *args, cwd=tmp_path)
+    assert again.returncode == 2 and "trial_shared already holds checkpoints" in again.stderr
+    assert "--resume-from" in again.stderr
+    after = CheckpointManifest.read(trial_dir / "checkpoints")
+    assert after is not None and after.to_dict() == manifest.to_dict()
 
 
 def test_a_killed_trains_lock_never_blocks_the_resume(tmp_path: Path) -> None:

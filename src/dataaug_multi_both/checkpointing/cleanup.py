@@ -24,7 +24,7 @@ from dataaug_multi_both.checkpointing.atomic import TEMP_MARKER, remove_quietly
 from dataaug_multi_both.checkpointing.manifest import CheckpointManifest, CheckpointRecord
 from dataaug_multi_both.checkpointing.policy import RESUME, decide, over_budget
 from dataaug_multi_both.checkpointing.store import CheckpointStore, verifies
-from dataaug_multi_both.checkpointing.study_retention import KEEP_BEST, RELEASE
+from dataaug_multi_both.checkpointing.study_retention import KEEP_BEST, RELEASE, symlinked
 from dataaug_multi_both.config.schema import RetentionConfig
 from dataaug_multi_both.errors import DataAugError, StorageError
 from dataaug_multi_both.layout import TrialPaths
@@ -115,6 +115,9 @@ def _plan_trial(facts: TrialFacts, mode: str) -> CleanupPlan:
                 )
             )
     directory = TrialPaths(trial_dir).checkpoints
+    if symlinked(trial_dir):
+        plan.problems.append(f"{trial_dir.name}: it or its checkpoints/ is a symlink; left as is")
+        return plan
     try:
         manifest = CheckpointManifest.read(directory) if directory.is_dir() else None
     except StorageError as exc:  # an edited or planted manifest decides nothing

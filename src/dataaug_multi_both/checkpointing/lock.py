@@ -11,15 +11,18 @@ a hint for the message. The lock file is opened without following a symlink.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import socket
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 from dataaug_multi_both.errors import StorageError, TrialInUse
 from dataaug_multi_both.layout import LOCK_FILE, STUDY_RETENTION_LOCK
+from dataaug_multi_both.untrusted import read_json
 
 _held: dict[Path, int] = {}  # trial directory -> descriptor of its lock, in this process
 
@@ -33,6 +36,9 @@ def _try_lock(path: Path) -> int | None:
     when the file was replaced between open and lock (a holder that released and removed it)."""
     for _ in range(10):
         fd = _open(path)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or device planted as the lock
+            os.close(fd)
+            raise OSError(errno.EINVAL, "not a regular file")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -120,7 +126,14 @@ def held_unless_running(trial_dir: Path) -> Iterator[bool]:
 def study_retention_lock(study_dir: Path) -> Iterator[None]:
     """One worker at a time applies study retention (the others wait their turn)."""
     study_dir.mkdir(parents=True, exist_ok=True)
-    fd = _open(study_dir / STUDY_RETENTION_LOCK)
+    path = study_dir / STUDY_RETENTION_LOCK
+    try:
+        fd = _open(path)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise OSError(errno.EINVAL, "not a regular file")
+    except OSError as exc:
+        raise StorageError(f"cannot lock the study's retention: {path} {exc.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -131,8 +144,7 @@ def study_retention_lock(study_dir: Path) -> Iterator[None]:
 def holder(trial_dir: Path) -> str:
     """Who holds the lock, as recorded in the file (a hint: the file is not trusted)."""
     try:
-        with open(trial_dir / LOCK_FILE, "rb") as handle:
-            owner = json.loads(handle.read(4096).decode("utf-8", "replace"))
+        owner = read_json(trial_dir / LOCK_FILE, ValueError, max_bytes=4096)
         return f"pid {int(owner['pid'])} on {str(owner['host'])[:64]}"
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+    except (ValueError, KeyError, TypeError, ArithmeticError):
         return "unknown process"

@@ -25,6 +25,7 @@ from dataaug_multi_both.layout import CHECKPOINT_FILE, MANIFEST_FILE, checkpoint
 from dataaug_multi_both.untrusted import read_json, require_mapping
 
 FORMAT_VERSION = 1
+MAX_RECORDS = 10_000  # one per saved epoch: far more than any run writes
 
 
 @dataclass
@@ -83,12 +84,14 @@ class CheckpointManifest:
     def refresh_flags(self) -> None:
         """is_best: best metric among all records (earlier epoch on ties); is_latest: the
         most recent retained checkpoint."""
-        current = [r for r in self.records if r.retained or not _superseded(r, self.records)]
+        superseded = _superseded(self.records)
+        current = [r for r in self.records if r.retained or id(r) not in superseded]
         best = best_epoch([r.facts() for r in current])
         retained = self.retained()
         latest = max((r.epoch for r in retained), default=None)
+        current_ids = {id(r) for r in current}
         for r in self.records:
-            r.is_best = r.epoch == best and r in current
+            r.is_best = r.epoch == best and id(r) in current_ids
             r.is_latest = r.retained and r.epoch == latest
 
     def total_bytes(self) -> int:
@@ -119,6 +122,8 @@ class CheckpointManifest:
             raw_records = data["records"]
             if not isinstance(raw_records, list):
                 raise ManifestEntryError("records is not a list")
+            if len(raw_records) > MAX_RECORDS:
+                raise ManifestEntryError(f"records holds more than {MAX_RECORDS} entries")
             records = [_record(raw, i) for i, raw in enumerate(raw_records)]
             return cls(
                 _field(data, "trial_id", str),
@@ -204,10 +209,15 @@ def _record(raw: Any, index: int) -> CheckpointRecord:
         raise ManifestEntryError(f"{where}.{exc}") from None
 
 
-def _superseded(record: CheckpointRecord, records: list[CheckpointRecord]) -> bool:
-    return any(
-        r.epoch == record.epoch and r is not record for r in records[records.index(record) + 1 :]
-    )
+def _superseded(records: list[CheckpointRecord]) -> set[int]:
+    """ids of the records followed by a later record of the same epoch (a replayed epoch)."""
+    seen: set[int] = set()
+    superseded = set()
+    for record in reversed(records):
+        if record.epoch in seen:
+            superseded.add(id(record))
+        seen.add(record.epoch)
+    return superseded
 
 
 def json_safe(value: Any) -> Any:

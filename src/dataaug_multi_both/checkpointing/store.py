@@ -179,7 +179,10 @@ def unlink_in(directory: Path, name: str) -> None:
     name, never a path, and a symlink is removed itself, never what it points at."""
     if "/" in name or name in ("", ".", ".."):
         raise StorageError(f"refusing to delete {name!r:.80}: not a name inside {directory}")
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise StorageError(f"cannot open {directory} to delete {name}: {exc.strerror}") from None
     try:
         os.unlink(name, dir_fd=fd)
     except FileNotFoundError:

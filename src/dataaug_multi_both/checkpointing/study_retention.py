@@ -38,8 +38,15 @@ def apply_trial_decision(
     """Act on one finished trial's checkpoints; returns bytes freed (0 if nothing to do, or
     if a live process holds the trial: a worker whose trial was failed for a stale heartbeat
     may still be writing it)."""
+    if symlinked(trial_dir):  # a trial is a real directory of the tree, never a link out
+        return 0
     with trial_lock.held_unless_running(trial_dir) as ours:
         return _apply(trial_dir, decision, best_dtype) if ours else 0
+
+
+def symlinked(trial_dir: Path) -> bool:
+    """The trial directory or its checkpoints/ is a symlink (retention and cleanup leave it)."""
+    return trial_dir.is_symlink() or trial_checkpoint_dir(trial_dir).is_symlink()
 
 
 def _apply(trial_dir: Path, decision: str, best_dtype: torch.dtype | None) -> int:

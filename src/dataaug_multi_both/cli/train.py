@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--resume-from",
-        help="checkpoint file to resume from; without --config the trial's own config.yaml is used",
+        help="checkpoint file to resume from; without --config the trial's own config.yaml is "
+        "used, except where credentials go (tracking URI, Vault): those are always yours",
     )
     parser.add_argument(
         "--seed", type=int, help="seed for every seed not set in the config (default 42)"

@@ -17,7 +17,7 @@ from typing import Any
 
 from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.errors import ConfigError, first_line
-from dataaug_multi_both.redaction import redact_text
+from dataaug_multi_both.redaction import redact_text, redact_url
 from dataaug_multi_both.untrusted import read_yaml, require_mapping
 
 BUNDLED_PACKAGE = "dataaug_multi_both.configs"
@@ -56,6 +56,13 @@ def compose_dict(config_path: Path, overrides: list[str]) -> dict[str, Any]:
             cfg = compose(
                 config_name=config_path.stem, overrides=[_SEARCH_PATH_OVERRIDE, *overrides]
             )
+        reading_env = _env_interpolations(OmegaConf.to_container(cfg, resolve=False))
+        if reading_env:
+            given = [k for k, _ in override_keys([o for o in overrides if "oc.env" in o])]
+            where = (
+                "override" if set(reading_env) <= set(given) else f"{config_path.name} or override"
+            )
+            raise ConfigError(f"{', '.join(reading_env)} ({where}): {_ENV_REFUSED}")
         data = OmegaConf.to_container(cfg, resolve=True)
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(f"cannot compose {config_path}: {_cause(exc)}") from None
@@ -68,6 +75,15 @@ _ENV_REFUSED = (
     "${oc.env:...} is not allowed in configurations or overrides: values read from the "
     "environment would be written to config.yaml, checkpoints and MLflow; pass the value itself"
 )
+
+
+def _env_interpolations(node: Any, prefix: str = "") -> list[str]:
+    """The dotted keys whose (unresolved) value reads the environment."""
+    if isinstance(node, dict):
+        return [k for key, v in node.items() for k in _env_interpolations(v, f"{prefix}{key}.")]
+    if isinstance(node, list):
+        return [k for i, v in enumerate(node) for k in _env_interpolations(v, f"{prefix}{i}.")]
+    return [prefix.rstrip(".")] if isinstance(node, str) and "oc.env" in node else []
 
 
 def _refuse_env(*_: Any, **__: Any) -> Any:
@@ -115,42 +131,67 @@ def override_keys(overrides: list[str]) -> list[tuple[str, bool]]:
 def layered_on_artifact(
     artifact: dict[str, Any], user: dict[str, Any], overrides: list[str]
 ) -> dict[str, Any]:
-    """An artifact's settings continued with the user's: `tracking.*` always comes from the
-    user's own configuration (an artifact must not say where credentials are sent), and every
-    key the user's overrides set takes the user's composed value."""
+    """An artifact's settings continued with the user's: where credentials go
+    (`CREDENTIAL_ROUTING`: the tracking URI, the Vault address and token path, the study
+    storage) always comes from the user's own configuration, and every key the user's
+    overrides set takes the user's composed value."""
     merged = copy.deepcopy(artifact)
-    merged[TRACKING] = copy.deepcopy(user.get(TRACKING, {}))
+    for dotted in CREDENTIAL_ROUTING:
+        _place(merged, dotted.split("."), _lookup(user, dotted.split(".")))
     for key, deleted in override_keys(overrides):
         parts = key.split(".")
-        value = _lookup(user, parts)
-        if deleted or value is _ABSENT:
-            _remove(merged, parts)
-        else:
-            apply_values(merged, {key: copy.deepcopy(value)})
+        _place(merged, parts, _ABSENT if deleted else _lookup(user, parts))
     return merged
 
 
 TRACKING = "tracking"
+# the settings that decide where credentials are sent (the Vault token, MLflow credentials,
+# libpq's password): never taken from an artifact
+CREDENTIAL_ROUTING = (
+    "tracking.mlflow_tracking_uri",
+    "tracking.vault_addr",
+    "tracking.vault_token_path",
+    "tracking.allow_insecure_http",
+    "study.storage",
+)
 _ABSENT = object()
 
 
+def _place(data: dict[str, Any], parts: list[str], value: Any) -> None:
+    """Set `parts` to a copy of `value` in `data` (nested dicts made), or remove it (_ABSENT)."""
+    if value is _ABSENT:
+        _remove(data, parts)
+        return
+    node = data
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[parts[-1]] = copy.deepcopy(value)
+
+
 def tracking_note(artifact: Path, merged: Mapping[str, Any]) -> str | None:
-    """A one-line note when the artifact's tracking settings differ from the ones used now."""
+    """A one-line note naming the artifact's credential routing that was not used."""
     try:
-        recorded = artifact_config(artifact).get(TRACKING)
+        recorded = artifact_config(artifact)
     except ConfigError:
         return None
-    used = merged.get(TRACKING) or {}
-    if not isinstance(recorded, dict):
-        return None
-    keys = ("backend", "mlflow_tracking_uri", "vault_addr", "vault_token_path")
-    differing = [k for k in keys if recorded.get(k, "") != used.get(k, "")]
+    differing = []
+    for dotted in CREDENTIAL_ROUTING:
+        was, now = _lookup(recorded, dotted.split(".")), _lookup(merged, dotted.split("."))
+        if was is not _ABSENT and was != (None if now is _ABSENT else now):
+            shown_now = None if now is _ABSENT else now
+            differing.append(f"{dotted}: recorded {_shown(was)}, used {_shown(shown_now)}")
     if not differing:
         return None
     return (
-        f"note: {artifact} recorded other tracking settings ({', '.join(differing)}); "
-        "tracking.* comes from your configuration and overrides, never from an artifact"
+        f"note: where credentials go is never taken from {artifact.name} "
+        f"({'; '.join(differing)}); set it in your config or as overrides"
     )
+
+
+def _shown(value: Any) -> str:
+    return repr(redact_url(value)) if isinstance(value, str) else repr(value)
 
 
 def _lookup(data: Any, parts: list[str]) -> Any:

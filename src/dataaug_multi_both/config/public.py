@@ -4,6 +4,7 @@ error messages): URLs that can carry a password appear with the password as `***
 from __future__ import annotations
 
 import copy
+import reprlib
 from typing import Any
 
 from dataaug_multi_both.redaction import redact_text, redact_url
@@ -30,4 +31,8 @@ def shown_value(key: str, value: Any) -> str:
     other text scrubbed of credentials, long values cut."""
     if isinstance(value, str) and key in SECRET_URL_KEYS:
         return repr(redact_url(value))[:200]
-    return redact_text(repr(value))[:200]
+    return redact_text(_short.repr(value))[:200]
+
+
+_short = reprlib.Repr()  # bounded: a huge (or alias-expanded) value is never rendered whole
+_short.maxstring, _short.maxother, _short.maxlevel = 160, 160, 3

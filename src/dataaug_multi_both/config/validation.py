@@ -44,6 +44,8 @@ def build(cls: type, data: Any, prefix: str) -> Any:
     if not isinstance(data, dict):
         shown = shown_value(where, data)
         raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}: {shown}")
+    if not all(isinstance(k, str) for k in data):
+        raise ConfigError(f"{where} has a key that is not a name")
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)

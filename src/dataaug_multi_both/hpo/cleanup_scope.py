@@ -14,7 +14,7 @@ from dataaug_multi_both.errors import ConfigError, DataAugError, ScopeError
 from dataaug_multi_both.hpo.evaluate import load_study_for
 from dataaug_multi_both.hpo.study import STUDY_ID, study_dirs
 from dataaug_multi_both.hpo.trials import best_trial, study_retention_plan
-from dataaug_multi_both.layout import STUDY_FILE, StudyPaths, TrialPaths
+from dataaug_multi_both.layout import STUDY_FILE, StudyPaths, TrialPaths, recorded_trial_name
 
 STUDY_TRIAL = re.compile(rf"^trial_(?P<study>{STUDY_ID.pattern})-(?P<number>\d{{3,}})$")
 
@@ -56,14 +56,10 @@ def read_study(study_dir: Path) -> StudyView:
     best = best_trial(trials)
     dirs: dict[str, tuple[str | None, bool]] = {}
     for trial in trials:
-        if "trial_dir" in trial.user_attrs:
-            dirs[Path(trial.user_attrs["trial_dir"]).name] = (
-                plan.get(trial.number),
-                trial.state.name in ("RUNNING", "WAITING"),
-            )
-    best_dir = (
-        Path(best.user_attrs["trial_dir"]).name if best and "trial_dir" in best.user_attrs else None
-    )
+        name = recorded_trial_name(trial.user_attrs.get("trial_dir"))
+        if name is not None:
+            dirs[name] = (plan.get(trial.number), trial.state.name in ("RUNNING", "WAITING"))
+    best_dir = recorded_trial_name(best.user_attrs.get("trial_dir")) if best else None
     return StudyView(record.study_id, dirs, best_dir)
 
 

@@ -17,9 +17,9 @@ from dataaug_multi_both.checkpointing.manifest import (
 )
 from dataaug_multi_both.checkpointing.store import load_checkpoint, verifies
 from dataaug_multi_both.config.compose import (
-    TRACKING,
     artifact_config,
     compose_dict,
+    layered_on_artifact,
     resolve_config_path,
 )
 from dataaug_multi_both.config.schema import TrainConfig
@@ -37,7 +37,7 @@ from dataaug_multi_both.errors import (
 from dataaug_multi_both.hpo.storage import redact_url, resolve_storage_url
 from dataaug_multi_both.hpo.study import STUDY_FILE, StudyRecord
 from dataaug_multi_both.hpo.trials import best_trial
-from dataaug_multi_both.layout import TrialPaths
+from dataaug_multi_both.layout import TrialPaths, recorded_trial_name
 from dataaug_multi_both.stamps import utc_timestamp
 from dataaug_multi_both.training.distributed import (
     SINGLE,
@@ -81,11 +81,18 @@ def best_complete_trial(study: Any) -> Any:
     return best
 
 
-def trial_dir_near(study_dir: Path, recorded: str) -> Path:
-    """A trial directory next to the study (so a moved or copied experiments tree works),
-    else where the study recorded it."""
-    beside = study_dir.parent / Path(recorded).name
-    return beside if beside.is_dir() else Path(recorded)
+def trial_dir_near(study_dir: Path, recorded: object) -> Path:
+    """The trial directory the study database names, looked up next to the study (where a
+    study's trials live, also in a moved or copied tree); never elsewhere."""
+    name = recorded_trial_name(recorded)
+    if name is None:
+        raise CheckpointUnavailableError(
+            f"the study database names no trial directory: {recorded!r:.80}"
+        )
+    beside = study_dir.parent / name
+    if not beside.is_dir():
+        raise CheckpointUnavailableError(f"the best trial's directory {beside} does not exist")
+    return beside
 
 
 def choose_checkpoint(trial_dir: Path) -> ChosenCheckpoint:
@@ -149,7 +156,7 @@ def evaluate_study(
     started = time.monotonic()
     record, study = load_study_for(study_dir)
     best = best_complete_trial(study)
-    trial_dir = trial_dir_near(study_dir, best.user_attrs["trial_dir"])
+    trial_dir = trial_dir_near(study_dir, best.user_attrs.get("trial_dir"))
     chosen = choose_checkpoint(trial_dir)
     for warning in chosen.warnings:
         console.print(f"warning: {warning}; using the next best checkpoint", highlight=False)
@@ -203,13 +210,13 @@ def evaluate_study(
 
 
 def trial_config(trial_dir: Path) -> TrainConfig:
-    """The trial's configuration, read as data, with the user's own `tracking.*` (from
+    """The trial's configuration, read as data, with the user's own credential routing (from
     configs/train.yaml here, else the bundled defaults): a trial directory must not decide
     where credentials are sent. A config that does not parse: the checkpoint cannot be used."""
     try:
         data = artifact_config(TrialPaths(trial_dir).config)
-        data[TRACKING] = compose_dict(resolve_config_path(None, "train.yaml"), [])[TRACKING]
-        return TrainConfig.from_dict(data)
+        yours = compose_dict(resolve_config_path(None, "train.yaml"), [])
+        return TrainConfig.from_dict(layered_on_artifact(data, yours, []))
     except ConfigError as exc:
         raise CheckpointUnavailableError(f"the best trial's configuration: {exc.message}") from None
 

@@ -170,7 +170,15 @@ class StudyRunner:
         (and resumes) take them from there, so all agree."""
         attrs = self.study.user_attrs
         if "study_id" in attrs:
-            self.study_id, self.study_dir = stored_identity(attrs)
+            stored_id, stored_dir = stored_identity(attrs)
+            if self.options.resume and stored_id != self.study_id:
+                raise StudyStorageError(
+                    f"the study database in {self.study_dir} belongs to study {stored_id}, "
+                    f"not to {self.study_id} (its study.json): refusing to resume it"
+                )
+            # a resume continues where the study is now (it may have been moved)
+            self.study_id = stored_id
+            self.study_dir = self.study_dir if self.options.resume else stored_dir
         else:
             self._retry(
                 lambda: self.study.set_user_attr("study_id", self.study_id), "record the study id"

@@ -74,8 +74,17 @@ def parse_search_space(raw: dict[str, Any]) -> list[ParamSpec]:
                 f"search_space.{name}: unknown config key {path!r} "
                 f"(aliases: {', '.join(ALIASES)}; or a dotted path such as trainer.weight_decay)"
             )
+        if path.split(".")[0] in NOT_SEARCHABLE:
+            raise ConfigError(
+                f"search_space.{name}: {path} cannot be searched (tracking.* decides where "
+                "credentials go and output.* where files are written; they are not hyperparameters)"
+            )
         specs.append(_parse_entry(name, path, entry))
     return specs
+
+
+# sections a trial's sampled values may never set (a study's config.yaml is passed around)
+NOT_SEARCHABLE = ("tracking", "output")
 
 
 def _parse_entry(name: str, path: str, entry: Any) -> ParamSpec:

@@ -50,8 +50,29 @@ def resolve_storage_url(
                 f"the study's storage {redact_url(recorded)} is recorded without its password: "
                 f"give the full URL in ${STORAGE_ENV} or as study.storage=..."
             )
+        if not stays_on_this_machine(recorded):
+            raise StudyStorageError(
+                f"study.json records the storage {redact_url(recorded)}: a study directory does "
+                "not choose which database server is contacted (the database client would send "
+                f"your credentials there); give the URL in ${STORAGE_ENV} or as study.storage=..."
+            )
         return storage_url(recorded, study_dir)
     return storage_url(None, study_dir)
+
+
+def stays_on_this_machine(url: str) -> bool:
+    """A database server on this machine (loopback or a Unix socket); a recorded SQLite file
+    never qualifies (the study's own database is found by its place, not by a record)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    if url.startswith("sqlite"):
+        return False
+    try:
+        host = make_url(storage_url(url, Path("."))).host
+    except (ArgumentError, ValueError):
+        return False
+    return not host or host in ("localhost", "::1") or host.startswith("127.")
 
 
 def storage_url(configured: str | None, study_dir: Path) -> str:

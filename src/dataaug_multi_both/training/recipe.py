@@ -146,6 +146,11 @@ class TrainingRecipe:
         )
         if self.progress.mlflow_run_id:
             self._info(f"MLflow run {self.progress.mlflow_run_id} at {self.tracking.uri}")
+        if run_id and self.progress.mlflow_run_id and self.progress.mlflow_run_id != run_id:
+            self._info(
+                f"note: the checkpoint's MLflow run {run_id} is not in {self.tracking.uri}; "
+                "its history goes to this new run"
+            )
 
     def _setup_tokenizer(self, model: ModelConfig) -> None:
         self.encoder_source = resolve_model_id(model.model_id)

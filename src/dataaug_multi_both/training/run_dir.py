@@ -11,8 +11,11 @@ import yaml
 
 from dataaug_multi_both.checkpointing import lock as trial_lock
 from dataaug_multi_both.checkpointing.atomic import atomic_write_text
+from dataaug_multi_both.checkpointing.manifest import CheckpointManifest
+from dataaug_multi_both.checkpointing.policy import RESUME
 from dataaug_multi_both.config.public import public_config
 from dataaug_multi_both.config.schema import TrainConfig
+from dataaug_multi_both.errors import ConfigError
 from dataaug_multi_both.layout import TrialPaths
 from dataaug_multi_both.stamps import new_run_id
 from dataaug_multi_both.training.run_log import NullRunLog, RunLog
@@ -54,6 +57,8 @@ def open_run_directory(
         trial_dir = TrialPaths.of(experiments_dir, progress.trial_id).root
         default_checkpoints = TrialPaths(trial_dir).checkpoints
     checkpoint_dir = (options.checkpoint_dir or default_checkpoints).resolve()
+    if resume is None and options.elastic_trial_id is None:
+        refuse_finished_trial(trial_dir, checkpoint_dir)
     log_path = TrialPaths(trial_dir).log
     if not dist.is_main:  # only rank 0 writes the run directory
         return RunDirectory(trial_dir, checkpoint_dir, NullRunLog(log_path))
@@ -80,3 +85,18 @@ def forget_unfinished_attempt(log: RunLog) -> None:
     if stale:
         log.rewrite([r for r in records if r.get("event") not in EPOCH_EVENTS])
         log.write("restart", epoch=0, dropped_epochs=stale)
+
+
+def refuse_finished_trial(trial_dir: Path, checkpoint_dir: Path) -> None:
+    """A fresh start may not train into a trial that already holds checkpoints: its records
+    and retention would mix two runs (and the new run's could not be resumed)."""
+    manifest = CheckpointManifest.read(checkpoint_dir)
+    kept = manifest.retained() if manifest else []
+    if kept:
+        epochs = sorted(r.epoch for r in kept)
+        latest = manifest.latest(RESUME) if manifest else None
+        how = f"continue it with --resume-from {checkpoint_dir / latest.file}; " if latest else ""
+        raise ConfigError(
+            f"{trial_dir.name} already holds checkpoints of epochs {epochs[0]}..{epochs[-1]}: "
+            f"{how}or train under another output.trial_id"
+        )

@@ -5,6 +5,7 @@ Each line is flushed and fsynced as it is written, so a killed run loses no fini
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dataaug_multi_both.checkpointing.manifest import json_safe
+from dataaug_multi_both.errors import StorageError
 
 
 class RunLog:
@@ -39,10 +41,20 @@ class RunLog:
             record["metrics"] = metrics
         record.update(fields)
         line = json.dumps(json_safe(record), sort_keys=False) + "\n"
-        with self._lock, open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        with self._lock:  # a symlink planted as the log is refused, never written through
+            try:
+                fd = os.open(self.path, flags, 0o644)
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:
+                    raise
+                raise StorageError(
+                    f"{self.path} is a symlink: refusing to write through it"
+                ) from None
+            with open(fd, "a", encoding="utf-8") as handle:
+                handle.write(line)
+                handle.flush()
+                os.fsync(handle.fileno())
 
     def rewrite(self, records: list[dict[str, Any]]) -> None:
         """Replace the whole log atomically (used when a resume drops unconfirmed epochs)."""

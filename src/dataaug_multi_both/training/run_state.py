@@ -77,8 +77,13 @@ def trial_dir_of(checkpoint: Path, experiments_dir: Path) -> Path:
         manifest = None
     if manifest and manifest.trial_dir:
         recorded = Path(manifest.trial_dir).resolve()
-        if recorded.is_relative_to(experiments_dir.resolve()) and recorded.name.startswith(
-            TRIAL_PREFIX
+        own = TrialPaths(recorded)
+        if (
+            recorded.is_relative_to(experiments_dir.resolve())
+            and recorded.name.startswith(TRIAL_PREFIX)
+            # not another trial that keeps its own checkpoints (a downloaded manifest naming
+            # one of yours would continue, lock and rewrite it)
+            and (not own.manifest.is_file() or own.checkpoints.resolve() == directory)
         ):
             return recorded
     return directory.parent

@@ -210,3 +210,62 @@ def test_a_symlink_planted_as_the_lock_is_refused(tmp_path: Path) -> None:
 
 def test_cleanup_plan_of_an_empty_plan_is_empty() -> None:
     assert CleanupPlan().bytes_to_free == 0
+
+
+@pytest.mark.parametrize("link", ["trial", "checkpoints"])
+def test_a_symlinked_trial_or_checkpoints_dir_is_left_alone(
+    tmp_path: Path, victim: Path, link: str
+) -> None:
+    """A trial (or its checkpoints/) that is a link into another trial: retention and cleanup
+    must not delete through it."""
+    other = victim.parents[1]  # trial_b, with a manifest naming its real checkpoint
+    plant(other, record())
+    trial_a = tmp_path / "trial_a"
+    if link == "trial":
+        trial_a.symlink_to(other)
+    else:
+        trial_a.mkdir()
+        (trial_a / "checkpoints").symlink_to(other / "checkpoints")
+    assert apply_trial_decision(trial_a, RELEASE) == 0
+    plan = plan_trial(TrialFacts(trial_a, retention=RetentionConfig()), "aggressive")
+    assert plan.actions == [] and "symlink" in plan.problems[0]
+    execute(plan, tmp_path)
+    assert victim.read_bytes() == b"keep"
+
+
+def test_a_fifo_or_symlink_planted_as_a_lock_is_a_storage_error(tmp_path: Path) -> None:
+    import os
+
+    from dataaug_multi_both.checkpointing.lock import study_retention_lock
+
+    trial = tmp_path / "trial_a"
+    trial.mkdir()
+    os.mkfifo(trial / ".lock")
+    with pytest.raises(StorageError, match="cannot lock"):
+        trial_lock.acquire(trial)
+    study = tmp_path / "study_x"
+    study.mkdir()
+    (study / ".retention.lock").symlink_to(tmp_path / "elsewhere")
+    with (
+        pytest.raises(StorageError, match="cannot lock the study's retention"),
+        study_retention_lock(study),
+    ):
+        pass
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_lock_hint_with_odd_content_is_only_a_hint(tmp_path: Path) -> None:
+    trial = tmp_path / "trial_a"
+    trial.mkdir()
+    for text in ('{"pid": Infinity, "host": "h"}', "[1]", "[" * 100_000, '{"pid": 1e999}'):
+        (trial / ".lock").write_text(text)
+        assert trial_lock.holder(trial) == "unknown process"
+
+
+def test_a_manifest_with_too_many_records_is_refused(tmp_path: Path) -> None:
+    from dataaug_multi_both.checkpointing.manifest import MAX_RECORDS
+
+    records = [record(epoch=1)] * (MAX_RECORDS + 1)
+    directory = plant(tmp_path / "trial_a", *records)
+    with pytest.raises(StorageError, match="more than"):
+        CheckpointManifest.read(directory)

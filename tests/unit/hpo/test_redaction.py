@@ -233,3 +233,15 @@ def test_any_password_sqlalchemy_reads_is_hidden(password: str) -> None:
     redacted = redact_url(url)
     assert password not in redacted and is_redacted(redacted)
     assert redacted.startswith("postgresql://alice:***@")
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("https://ghp_SECRETTOKEN123@host/x", "https://***@host/x"),
+        ("postgresql://u@h/db?%70assword=SECRETPW&a=b", "postgresql://u@h/db?%70assword=***&a=b"),
+        (" postgresql://u:SECRETPW@h/db", " postgresql://u:***@h/db"),
+    ],
+)
+def test_a_token_as_user_an_encoded_key_and_a_leading_space(url: str, expected: str) -> None:
+    assert redact_url(url) == expected

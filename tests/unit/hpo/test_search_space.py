@@ -76,3 +76,13 @@ def test_int_parameters_with_step() -> None:
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1))
     drawn = {sample(study.ask(), specs)["trainer.gradient_accumulation_steps"] for _ in range(30)}
     assert drawn <= {1, 3, 5, 7} and len(drawn) > 1
+
+
+@pytest.mark.parametrize(
+    "path", ["tracking.vault_addr", "tracking.mlflow_tracking_uri", "output.experiments_dir"]
+)
+def test_where_credentials_and_files_go_is_not_searchable(path: str) -> None:
+    """A study's config.yaml is passed around: its search space must not pin tracking.* or
+    output.* for every trial (that would route the user's token)."""
+    with pytest.raises(ConfigError, match="cannot be searched"):
+        parse_search_space({path: {"type": "categorical", "choices": ["http://127.0.0.1:1"]}})
