@@ -122,8 +122,9 @@ def test_a_planted_tracking_config_in_a_study_never_receives_the_token(
         env=env,
     )
     assert continued.returncode == 0, continued.stderr
-    assert "note: where credentials go is never taken from config.yaml" in continued.stdout
-    assert f"tracking.vault_addr: recorded '{address}', used ''" in continued.stdout
+    said = " ".join(continued.stdout.split())  # the console wraps long lines
+    assert "note: where credentials go is never taken from config.yaml" in said
+    assert f"tracking.vault_addr: recorded '{address}', used ''" in said
 
     assert requests == []  # nothing went to the planted address, token or not
     for result in (evaluated, resumed, continued):
@@ -270,3 +271,45 @@ def test_a_password_in_the_tracking_uri_is_written_nowhere(
             assert password.encode() not in path.read_bytes(), path
     payload = torch.load(trial / "checkpoints" / "epoch_001.pt", weights_only=True)
     assert "alice:***@" in payload["config"]["tracking"]["mlflow_tracking_uri"]
+
+
+def test_a_study_database_of_another_study_is_not_resumed(tmp_path: Path) -> None:
+    """A study database whose attributes name another study's id would make retention release
+    that study's trials: resuming refuses it."""
+    for name in ("mine", "other"):
+        made = run_cli(
+            "hpo",
+            "--config",
+            HPO_SMALL,
+            "--study-name",
+            name,
+            "--num-trials",
+            "1",
+            *SMALL_STUDY,
+            "tracking.backend=none",
+            cwd=tmp_path,
+        )
+        assert made.returncode == 0, made.stderr
+    experiments = tmp_path / "experiments"
+    by_name = {
+        json.loads((d / "study.json").read_text())["name"]: d for d in experiments.glob("study_*")
+    }
+    mine, other = by_name["mine"], by_name["other"]
+    import optuna
+
+    planted = optuna.load_study(study_name="mine", storage=f"sqlite:///{mine / 'optuna_study.db'}")
+    other_id = json.loads((other / "study.json").read_text())["study_id"]
+    planted.set_user_attr("study_id", other_id)  # the database now claims the other study
+    before = sorted(p.name for p in experiments.rglob("*.pt"))
+    resumed = run_cli(
+        "hpo",
+        "--resume-study",
+        mine.name,
+        "--num-trials",
+        "2",
+        "tracking.backend=none",
+        cwd=tmp_path,
+    )
+    assert resumed.returncode == 3, resumed.stderr
+    assert "belongs to study" in resumed.stderr and "Traceback" not in resumed.stderr
+    assert sorted(p.name for p in experiments.rglob("*.pt")) == before
