@@ -204,15 +204,15 @@ def test_a_killed_trains_lock_never_blocks_the_resume(tmp_path: Path) -> None:
     )
     checkpoints = tmp_path / "experiments" / "trial_killed" / "checkpoints"
     deadline = time.monotonic() + 180
-    while not list(checkpoints.glob("epoch_*.pt")):
+    while not (checkpoints / "manifest.json").is_file():  # a checkpoint and its record
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert (checkpoints.parent / ".lock").is_file()  # left behind, and no longer held
-    resumed = run_cli(
-        "train", "--resume-from", str(sorted(checkpoints.glob("epoch_*.pt"))[-1]), cwd=tmp_path
-    )
+    manifest = CheckpointManifest.read(checkpoints)
+    assert manifest is not None and (latest := manifest.latest("resume")) is not None
+    resumed = run_cli("train", "--resume-from", str(checkpoints / latest.file), cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
 
 

@@ -106,11 +106,8 @@ class StudyRunner:
         self.study_id, self.name, self.study_dir = resolve_identity(
             self.hpo, self.options, self.experiments_dir
         )
-        recorded = (
-            StudyRecord.read(self.study_dir).storage
-            if (self.study_dir / STUDY_FILE).is_file()
-            else None
-        )
+        known = (self.study_dir / STUDY_FILE).is_file()
+        recorded = StudyRecord.read(self.study_dir).storage if known else None
         self.url = resolve_storage_url(self.study_dir, self.hpo.study.storage, recorded)
         cfg = self.hpo.study
         self.storage = open_storage(
@@ -170,15 +167,8 @@ class StudyRunner:
         (and resumes) take them from there, so all agree."""
         attrs = self.study.user_attrs
         if "study_id" in attrs:
-            stored_id, stored_dir = stored_identity(attrs)
-            if self.options.resume and stored_id != self.study_id:
-                raise StudyStorageError(
-                    f"the study database in {self.study_dir} belongs to study {stored_id}, "
-                    f"not to {self.study_id} (its study.json): refusing to resume it"
-                )
-            # a resume continues where the study is now (it may have been moved)
-            self.study_id = stored_id
-            self.study_dir = self.study_dir if self.options.resume else stored_dir
+            resumed = (self.study_id, self.study_dir) if self.options.resume else None
+            self.study_id, self.study_dir = stored_identity(attrs, resumed)
         else:
             self._retry(
                 lambda: self.study.set_user_attr("study_id", self.study_id), "record the study id"

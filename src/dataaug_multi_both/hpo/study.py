@@ -44,11 +44,21 @@ def valid_study_id(value: object, where: str = "the study id") -> str:
     )
 
 
-def stored_identity(attrs: Mapping[str, Any]) -> tuple[str, Path]:
+def stored_identity(
+    attrs: Mapping[str, Any], resumed: tuple[str, Path] | None = None
+) -> tuple[str, Path]:
     """(study id, study directory) from the user attributes the study's first worker stored
     in the Optuna database, checked: the id as `valid_study_id`, the directory an absolute
-    path without `..`; StudyStorageError otherwise."""
+    path without `..`; StudyStorageError otherwise. A `resumed` study (id and directory of the
+    study.json found) must be the one the database names, and stays where it is now."""
     study_id = valid_study_id(attrs.get("study_id"), "the study database's study_id")
+    if resumed is not None:
+        if study_id != resumed[0]:
+            raise StudyStorageError(
+                f"the study database in {resumed[1]} belongs to study {study_id}, not to "
+                f"{resumed[0]} (its study.json): refusing to resume it"
+            )
+        return resumed
     raw = attrs.get("study_dir")
     study_dir = Path(raw) if isinstance(raw, str) and raw and "\0" not in raw else None
     if study_dir is None or not study_dir.is_absolute() or ".." in study_dir.parts:

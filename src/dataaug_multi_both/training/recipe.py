@@ -146,11 +146,8 @@ class TrainingRecipe:
         )
         if self.progress.mlflow_run_id:
             self._info(f"MLflow run {self.progress.mlflow_run_id} at {self.tracking.uri}")
-        if run_id and self.progress.mlflow_run_id and self.progress.mlflow_run_id != run_id:
-            self._info(
-                f"note: the checkpoint's MLflow run {run_id} is not in {self.tracking.uri}; "
-                "its history goes to this new run"
-            )
+        if run_id and self.progress.mlflow_run_id not in (None, run_id):
+            self._info(f"note: run {run_id} is not in this store; the history goes to this run")
 
     def _setup_tokenizer(self, model: ModelConfig) -> None:
         self.encoder_source = resolve_model_id(model.model_id)
@@ -353,12 +350,8 @@ class TrainingRecipe:
             )
         self.checkpoints.save_unsaved(self.metric_name)
         where = self.checkpoints.latest_resume() or self.checkpoint_dir
-        self.log.write(
-            "interrupted",
-            epoch=self.progress.epoch,
-            step=self.progress.global_step,
-            signal=self.stop.name,
-        )
+        progress, name = self.progress, self.stop.name
+        self.log.write("interrupted", progress.epoch, progress.global_step, signal=name)
         raise Interrupted(
             f"interrupted by {self.stop.name}; epoch {self.progress.epoch} is saved. Resume with: "
             f"{resume_command(where, self.config.tracking)}",
