@@ -141,7 +141,7 @@ def test_hpo_trials_as_ddp_jobs_and_evaluation_with_one_or_two_processes(tmp_pat
         "val_auc",
     ]
     code, out, err = finish(torchrun(2, "hpo", *study, cwd=tmp_path))
-    assert code == 0, err
+    assert code == 0, f"{out[-3000:]}\n{err}"
     experiments = tmp_path / "experiments"
     study_dir = next(experiments.glob("study_*"))
     record = json.loads((study_dir / "study.json").read_text())

@@ -142,5 +142,9 @@ def process_group(dist: Distributed, device: torch.device, timeout_sec: float) -
     )
     try:
         yield
+        # tear down together: a rank that leaves first can abort the other's gloo threads
+        # ("terminate called without an active exception"); a rank that died is not waited for
+        with contextlib.suppress(Exception):
+            torch.distributed.barrier()
     finally:
         torch.distributed.destroy_process_group()
