@@ -79,8 +79,8 @@ evaluate: $(STAMP) ## evaluate a study's best trial on its test split: STUDY_DIR
 	@test -n "$(STUDY_DIR)" || (echo "usage: make evaluate STUDY_DIR=experiments/study_X" && exit 2)
 	$(BIN)/python -m dataaug_multi_both.cli.evaluate_study --study-dir $(STUDY_DIR) $(ARGS)
 
-clean-artifacts: $(STAMP) ## orphans + retention under EXPERIMENTS_DIR (ARGS=--dry-run / --aggressive)
-	$(BIN)/python -m dataaug_multi_both.cli.cleanup --experiments-dir $(EXPERIMENTS_DIR) $(ARGS)
+clean-artifacts: $(STAMP) ## preview what cleanup would remove under experiments/ (deletes nothing; deleting is `cleanup` without --dry-run)
+	$(BIN)/python -m dataaug_multi_both.cli.cleanup --orphaned-only --dry-run $(ARGS)
 
 list-studies: $(STAMP) ## the studies under EXPERIMENTS_DIR
 	$(BIN)/python -m dataaug_multi_both.cli.list_studies --experiments-dir $(EXPERIMENTS_DIR) $(ARGS)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from dataaug_multi_both.checkpointing import lock as trial_lock
-from tests.integration.conftest import HPO_SMALL, run_cli
+from tests.integration.conftest import HPO_SMALL, REPO, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -433,3 +433,21 @@ def test_cleanup_refuses_bad_roots(tmp_path: Path) -> None:
     loop.symlink_to(loop)
     refused = run_cli("cleanup", "--experiments-dir", str(loop), cwd=tmp_path)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
+
+
+def test_clean_artifacts_is_the_contracts_preview_and_deletes_nothing(tmp_path: Path) -> None:
+    import subprocess
+
+    shown = subprocess.run(
+        ["make", "-n", "clean-artifacts"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    assert "dataaug_multi_both.cli.cleanup --orphaned-only --dry-run" in shown
+    nothing = run_cli("cleanup", "--orphaned-only", "--dry-run", cwd=tmp_path)
+    assert nothing.returncode == 0 and "nothing to clean" in nothing.stdout
+    orphan = tmp_path / "experiments" / "trial_x" / "checkpoints" / "epoch_001.pt"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"not in any manifest")
+    preview = run_cli("cleanup", "--orphaned-only", "--dry-run", cwd=tmp_path)  # no scope flag
+    assert preview.returncode == 0, preview.stderr
+    assert "trial_x" in preview.stdout and "would be freed" in preview.stdout
+    assert orphan.read_bytes() == b"not in any manifest"

@@ -23,13 +23,16 @@ class Column:
     title: str  # table header
     justify: str = "left"
     number_format: str = ".4f"  # for float values
+    as_date: bool = False  # an ISO timestamp shown as its date (json/csv keep it whole)
 
 
-def _cell(value: Any, number_format: str) -> str:
+def _cell(value: Any, number_format: str, as_date: bool = False) -> str:
     if value is None:
         return "-"
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return str(value)  # True / False, as the contract's tables show them
+    if as_date and isinstance(value, str):
+        return value[:10]
     if isinstance(value, float):
         return "n/a" if math.isnan(value) else format(value, number_format)
     return str(value)
@@ -51,7 +54,7 @@ def render_table(
     for column in columns:
         table.add_column(column.title, justify=column.justify)  # type: ignore[arg-type]
     for record in records:
-        table.add_row(*(_cell(record.get(c.key), c.number_format) for c in columns))
+        table.add_row(*(_cell(record.get(c.key), c.number_format, c.as_date) for c in columns))
     return table
 
 

@@ -13,16 +13,21 @@ from pathlib import Path
 from dataaug_multi_both.cli._common import make_console, run_command
 from dataaug_multi_both.errors import DataAugError
 
+DEFAULT_ROOT = "experiments"
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m dataaug_multi_both.cli.cleanup",
         description="Delete orphaned files and checkpoints that no policy keeps; never a running trial.",
     )
-    scope = parser.add_mutually_exclusive_group(required=True)
+    scope = parser.add_mutually_exclusive_group()
     scope.add_argument("--study-dir", help="a study and its trials")
     scope.add_argument("--trial-dir", help="one trial")
-    scope.add_argument("--experiments-dir", help="every study and trial under this directory")
+    scope.add_argument(
+        "--experiments-dir",
+        help=f"every study and trial under this directory (default, without a scope: {DEFAULT_ROOT}/)",
+    )
     parser.add_argument(
         "--dry-run", action="store_true", help="show what would be deleted, change nothing"
     )
@@ -59,6 +64,12 @@ def _run(argv: list[str] | None) -> int:
 
     def path(value: str | None) -> Path | None:
         return Path(value) if value else None
+
+    if not (args.study_dir or args.trial_dir or args.experiments_dir):
+        if not Path(DEFAULT_ROOT).is_dir():  # a fresh checkout: nothing was ever written
+            make_console().print(f"nothing to clean: no {DEFAULT_ROOT}/ directory here")
+            return 0
+        args.experiments_dir = DEFAULT_ROOT
 
     scope = resolve_scope(
         path(args.study_dir), path(args.trial_dir), path(args.experiments_dir), args.aggressive

@@ -67,7 +67,7 @@ def _run(argv: list[str] | None) -> int:
             Column("trials", "Trials", "right"),
             Column("best_metric", "Best Metric", "right"),
             Column("status", "Status"),
-            Column("created", "Created"),
+            Column("created", "Created", as_date=True),
         ]
         Console(highlight=False, width=max(Console().width, 120)).print(
             render_table(rows, columns, title=f"studies in {root}")

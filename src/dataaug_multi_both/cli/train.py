@@ -15,7 +15,6 @@ from pathlib import Path
 
 from dataaug_multi_both.cli._common import make_console, run_command, split_overrides
 from dataaug_multi_both.config.compose import load_train_config, tracking_note
-from dataaug_multi_both.errors import ConfigError
 from dataaug_multi_both.metric_names import resolve_metric_name, short_metric_title
 
 
@@ -44,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--resume-from",
-        help="checkpoint file to resume from; without --config the trial's own config.yaml is "
+        help="checkpoint file to resume from (a trial directory or its checkpoints/: its latest "
+        "resume checkpoint); without --config the trial's own config.yaml is "
         "used, except where credentials go (tracking URI, Vault): those are always yours",
     )
     parser.add_argument(
@@ -69,12 +69,14 @@ def _run(argv: list[str] | None) -> int:
     from dataaug_multi_both.training.distributed import from_environment
     from dataaug_multi_both.training.launch import run_training
     from dataaug_multi_both.training.run_options import RunOptions
-    from dataaug_multi_both.training.run_state import experiments_root, resume_config_path
+    from dataaug_multi_both.training.run_state import (
+        experiments_root,
+        resume_config_path,
+        resume_target,
+    )
 
     metric = resolve_metric_name(args.optimization_metric) if args.optimization_metric else None
-    resume_from = Path(args.resume_from) if args.resume_from else None
-    if resume_from is not None and not resume_from.is_file():
-        raise ConfigError(f"--resume-from: no such checkpoint file: {args.resume_from}")
+    resume_from = resume_target(Path(args.resume_from)) if args.resume_from else None
     overrides = split_overrides(args.overrides)
     artifact = None
     if resume_from is not None and args.config is None:  # continue with the trial's own config

@@ -38,7 +38,7 @@ class TaskWeights:
 @dataclass(frozen=True)
 class ModelConfig:
     model_id: str = "minilm"
-    revision: str = "main"
+    revision: str | None = "main"  # None: the repository's default branch
     num_criteria_classes: int = 9
     task_weights: TaskWeights = field(default_factory=TaskWeights)
     dropout: float = 0.1

@@ -23,6 +23,7 @@ from dataaug_multi_both.redaction import (
 T = TypeVar("T")
 
 
+STUDY_DIR_FIELD = "{study_dir}"  # in study.storage: sqlite:///{study_dir}/optuna.db
 STORAGE_ENV = "DATAAUG_STUDY_STORAGE"  # the full storage URL, for one with a password
 
 
@@ -50,7 +51,7 @@ def resolve_storage_url(
                 f"the study's storage {redact_url(recorded)} is recorded without its password: "
                 f"give the full URL in ${STORAGE_ENV} or as study.storage=..."
             )
-        if not stays_on_this_machine(recorded):
+        if not stays_on_this_machine(recorded, study_dir):
             raise StudyStorageError(
                 f"study.json records the storage {redact_url(recorded)}: a study directory does "
                 "not choose which database server is contacted (the database client would send "
@@ -60,18 +61,20 @@ def resolve_storage_url(
     return storage_url(None, study_dir)
 
 
-def stays_on_this_machine(url: str) -> bool:
-    """A database server on this machine (loopback or a Unix socket); a recorded SQLite file
-    never qualifies (the study's own database is found by its place, not by a record)."""
+def stays_on_this_machine(url: str, study_dir: Path) -> bool:
+    """A database server on this machine (loopback or a Unix socket), or a SQLite file inside
+    the study's directory (`sqlite:///{study_dir}/optuna.db`); never a file elsewhere."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
-    if url.startswith("sqlite"):
-        return False
     try:
-        host = make_url(storage_url(url, Path("."))).host
+        parsed = make_url(storage_url(url, study_dir))
     except (ArgumentError, ValueError):
         return False
+    if parsed.get_backend_name() == "sqlite":
+        database = Path(parsed.database or "")
+        return database.is_absolute() and database.resolve().is_relative_to(study_dir.resolve())
+    host = parsed.host
     return not host or host in ("localhost", "::1") or host.startswith("127.")
 
 
@@ -79,6 +82,7 @@ def storage_url(configured: str | None, study_dir: Path) -> str:
     """The SQLAlchemy URL: the default SQLite file, or the configured URL with a driver."""
     if not configured:
         return f"sqlite:///{(study_dir / STUDY_DB).resolve()}"
+    configured = configured.replace(STUDY_DIR_FIELD, str(study_dir.resolve()))
     if configured.startswith("postgresql://") or configured.startswith("postgres://"):
         return "postgresql+psycopg2://" + configured.split("://", 1)[1]
     return configured

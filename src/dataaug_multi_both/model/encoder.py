@@ -79,13 +79,13 @@ def resolve_model_id(model_id: str) -> EncoderSource:
     return EncoderSource(model_id, ALIASES.get(model_id, model_id), "hub")
 
 
-def load_tokenizer(source: EncoderSource, revision: str) -> Any:
+def load_tokenizer(source: EncoderSource, revision: str | None) -> Any:
     from transformers import AutoTokenizer
 
     return _from_pretrained(AutoTokenizer, source, revision, "tokenizer")
 
 
-def load_encoder(source: EncoderSource, revision: str) -> Any:
+def load_encoder(source: EncoderSource, revision: str | None) -> Any:
     """The encoder module; `tiny-bert` draws its weights from the torch RNG."""
     from transformers import AutoModel, BertConfig, BertModel
 
@@ -115,7 +115,7 @@ def encoder_from_config(config: dict[str, Any]) -> Any:
 
 
 def _from_pretrained(
-    factory: Any, source: EncoderSource, revision: str, what: str, **kwargs: Any
+    factory: Any, source: EncoderSource, revision: str | None, what: str, **kwargs: Any
 ) -> Any:
     if source.kind != "hub":
         try:
@@ -146,7 +146,9 @@ def _from_pretrained(
         ) from exc
 
 
-def _hub_call(factory: Any, name: str, revision: str, kwargs: dict, local_files_only: bool) -> Any:
+def _hub_call(
+    factory: Any, name: str, revision: str | None, kwargs: dict, local_files_only: bool
+) -> Any:
     try:
         return factory.from_pretrained(
             name, revision=revision, local_files_only=local_files_only, **kwargs

@@ -343,20 +343,18 @@ class TrainingRecipe:
         signum = self.stop.signum or signal.SIGINT
         if not self.dist.is_main:
             raise Interrupted(f"rank {self.dist.rank} stopped by {self.stop.name}", signum)
+        name, epoch = self.stop.name, self.progress.epoch
         if not self.checkpoints.enabled:
-            raise Interrupted(
-                f"interrupted by {self.stop.name} after epoch {self.progress.epoch} (--dry-run: nothing saved)",
-                signum,
-            )
+            raise Interrupted(f"interrupted by {name} after epoch {epoch} (--dry-run)", signum)
         self.checkpoints.save_unsaved(self.metric_name)
-        where = self.checkpoints.latest_resume() or self.checkpoint_dir
-        progress, name = self.progress, self.stop.name
-        self.log.write("interrupted", progress.epoch, progress.global_step, signal=name)
-        raise Interrupted(
-            f"interrupted by {self.stop.name}; epoch {self.progress.epoch} is saved. Resume with: "
-            f"{resume_command(where, self.config.tracking)}",
-            signum,
-        )
+        where = self.checkpoints.latest_resume()
+        self.log.write("interrupted", epoch, self.progress.global_step, signal=name)
+        if where is None:  # stopped during the first epoch (of this run): nothing to resume
+            message = f"during epoch {epoch + 1}: no epoch has finished, nothing to resume yet"
+        else:
+            resume = resume_command(where, self.config.tracking)
+            message = f"; epoch {epoch} is saved. Resume with: {resume}"
+        raise Interrupted(f"interrupted by {name}{'' if where else ' '}{message}", signum)
 
     def _before_step(self) -> None:
         if self.dist.any(self.stop.requested):

@@ -89,6 +89,22 @@ def trial_dir_of(checkpoint: Path, experiments_dir: Path) -> Path:
     return directory.parent
 
 
+def resume_target(given: Path) -> Path:
+    """The checkpoint `--resume-from` means: a file as given; a trial directory or its
+    checkpoints/ means its latest resume checkpoint (Lightning's `ckpt_path="last"`; the
+    resume then verifies it and falls back to an earlier one if it must)."""
+    if given.is_file():
+        return given
+    if not given.is_dir():
+        raise ConfigError(f"--resume-from: no such checkpoint, trial or directory: {given}")
+    for directory in (given, TrialPaths(given).checkpoints):
+        manifest = CheckpointManifest.read(directory) if directory.is_dir() else None
+        latest = manifest.latest(RESUME) if manifest else None
+        if latest is not None:
+            return directory / latest.file
+    raise ConfigError(f"--resume-from: {given} holds no resume checkpoint (no epoch was saved)")
+
+
 def experiments_root(overrides: list[str]) -> Path:
     """The experiments directory an override names (output.experiments_dir=...), else
     `experiments/`: where a trial named by a checkpoint's manifest may lie."""

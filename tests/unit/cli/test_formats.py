@@ -28,7 +28,16 @@ def test_table_cells() -> None:
         render_table(RECORDS, [Column("id", "ID"), Column("value", "V"), Column("ok", "OK")])
     )
     text = console.export_text()
-    assert "0.1235" in text and "n/a" in text and "yes" in text and "no" in text and "-" in text
+    assert "0.1235" in text and "n/a" in text and "True" in text and "False" in text and "-" in text
+
+
+def test_a_timestamp_column_shows_the_date_in_the_table_only() -> None:
+    records = [{"created": "2026-11-27T21:05:10Z"}]
+    console = Console(width=80, record=True)
+    console.print(render_table(records, [Column("created", "Created", as_date=True)]))
+    text = console.export_text()
+    assert "2026-11-27" in text and "21:05" not in text
+    assert json.loads(render_json(records))[0]["created"] == "2026-11-27T21:05:10Z"
 
 
 def test_json_is_strict_and_csv_keeps_nested_values() -> None:
