@@ -12,6 +12,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from dataaug_multi_both.errors import first_line
+
 MAX_BYTES = 64 * 1024 * 1024  # far above any manifest, study record or config we write
 
 
@@ -30,7 +32,7 @@ def read_yaml(path: Path, error: type[Exception], max_bytes: int = MAX_BYTES) ->
             _require_small_expansion(yaml.compose(text, Loader=yaml.SafeLoader))
             return yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise ValueError(str(exc).splitlines()[0] if str(exc) else "invalid YAML") from None
+            raise ValueError(first_line(exc)) from None
 
     return _parse(path, error, max_bytes, load, "YAML")
 

@@ -90,6 +90,7 @@ def test_run_has_every_metric_param_tag_and_artifact(
     assert set(run.data.params) >= CONTRACT_PARAMS
     assert run.data.params["model_id"] == "tiny-bert" and run.data.params["max_epochs"] == "2"
     assert run.data.tags["framework"] == "pytorch" and run.data.tags["trial_id"] == "full"
+    assert run.data.tags["mlflow.source.type"] == "LOCAL"
     assert run.data.tags["mlflow.runName"] == "tiny-bert-full"
     assert run.info.status == "FINISHED"
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}

@@ -129,7 +129,12 @@ class RunTracker:
             )
             self.run_id = run_id
             return run_id
-        all_tags = {"framework": "pytorch", **tags, "mlflow.runName": run_name}
+        all_tags = {
+            "framework": "pytorch",
+            "mlflow.source.type": "LOCAL",  # as the contract lists it (a local process)
+            **tags,
+            "mlflow.runName": run_name,
+        }
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         run = self._call(
