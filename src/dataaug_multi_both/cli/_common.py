@@ -49,6 +49,21 @@ def run_command(
         sys.stdout.flush()
 
 
+def exit_process(code: int) -> None:
+    """Exit with `code`. Under torchrun, once everything is flushed, without running the
+    interpreter's teardown: PyTorch's distributed objects can abort a finished rank while
+    they are destroyed ("terminate called without an active exception", exit -6), which
+    torchrun then reports as a failed job although the command succeeded."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        import logging
+
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 def split_overrides(values: list[str]) -> list[str]:
     """Trailing Hydra-style overrides must look like key=value (or +key=value / ~key)."""
     from dataaug_multi_both.errors import ConfigError

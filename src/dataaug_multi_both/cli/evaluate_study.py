@@ -8,10 +8,9 @@ dataset loading error.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from dataaug_multi_both.cli._common import make_console, run_command
+from dataaug_multi_both.cli._common import exit_process, make_console, run_command
 from dataaug_multi_both.hpo.evaluate import StudyNotFoundError
 
 
@@ -82,4 +81,4 @@ def _run(argv: list[str] | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

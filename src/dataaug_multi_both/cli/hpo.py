@@ -8,10 +8,9 @@ resume, data not loadable), 4 storage exhaustion, 5 MLflow unreachable.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from dataaug_multi_both.cli._common import make_console, run_command, split_overrides
+from dataaug_multi_both.cli._common import exit_process, make_console, run_command, split_overrides
 from dataaug_multi_both.errors import ConfigError
 from dataaug_multi_both.layout import StudyPaths
 
@@ -99,4 +98,4 @@ def _run(argv: list[str] | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

@@ -10,10 +10,9 @@ this module; they form one data-parallel job (see docs/distributed.md).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from dataaug_multi_both.cli._common import make_console, run_command, split_overrides
+from dataaug_multi_both.cli._common import exit_process, make_console, run_command, split_overrides
 from dataaug_multi_both.config.compose import load_train_config, tracking_note
 from dataaug_multi_both.metric_names import resolve_metric_name, short_metric_title
 
@@ -113,4 +112,4 @@ def _run(argv: list[str] | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())
