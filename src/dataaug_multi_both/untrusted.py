@@ -10,7 +10,7 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from dataaug_multi_both.errors import first_line
 
@@ -60,17 +60,21 @@ def _parse(path: Path, error: type[Exception], max_bytes: int, parse: Any, kind:
         raise error(f"{path} is not valid {kind}: {str(exc)[:200]}") from None
 
 
-def _read_regular_file(path: Path, limit: int) -> bytes:
-    """At most `limit` bytes of `path`, which must be a regular file (a FIFO or device planted
-    under the name would block or never end)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read(limit)
-    finally:
+def open_regular_file(path: Path, follow_symlinks: bool = True) -> BinaryIO:
+    """`path` opened for reading; OSError unless it is a regular file (a FIFO or device planted
+    under the name would block or never end; O_NONBLOCK keeps the open itself from waiting)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_symlinks else os.O_NOFOLLOW)
+    fd = os.open(path, flags)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def _read_regular_file(path: Path, limit: int) -> bytes:
+    """At most `limit` bytes of `path`, a regular file."""
+    with open_regular_file(path) as handle:
+        return handle.read(limit)
 
 
 MAX_YAML_NODES = 100_000  # a config has a few hundred; aliases may not multiply that

@@ -37,6 +37,18 @@ def run_cli(
     return Completed(proc.returncode, proc.stdout, proc.stderr)
 
 
+def popen_cli(command: str, *args: str, cwd: Path) -> subprocess.Popen:
+    """`run_cli` started in the background (output piped, as text)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", f"dataaug_multi_both.cli.{command}", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
@@ -49,6 +61,15 @@ def only_trial_dir(experiments: Path) -> Path:
 
 TINY = ["--model", "tiny-bert", "--dataset", "synthetic"]
 HPO_SMALL = str(REPO / "configs" / "hpo_small.yaml")  # the small TPE study the tests run
+# a one-epoch tiny-bert study on 30 synthetic posts (add the tracking you want)
+TINY_STUDY = [
+    "search_space.model_id.choices=[tiny-bert]",
+    "dataset.synthetic_num_posts=30",
+    "dataset.max_length=64",
+    "dataset.doc_stride=8",
+    "trainer.max_epochs=1",
+    "trainer.num_threads=1",
+]
 SMALL_DATA = ["dataset.synthetic_num_posts=60", "dataset.max_length=96", "dataset.doc_stride=16"]
 
 

@@ -3,16 +3,13 @@ trial directory."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import read_jsonl, run_cli
+from tests.integration.conftest import popen_cli, read_jsonl, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -30,14 +27,7 @@ TINY = [
 
 def test_ctrl_c_in_the_first_epoch_says_there_is_nothing_to_resume(tmp_path: Path) -> None:
     args = [*TINY, "dataset.synthetic_num_posts=400", "output.trial_id=early"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dataaug_multi_both.cli.train", *args],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = popen_cli("train", *args, cwd=tmp_path)
     log = tmp_path / "experiments" / "trial_early" / "logs" / "train.jsonl"
     deadline = time.monotonic() + 180
     while not (log.is_file() and any(r["event"] == "setup" for r in read_jsonl(log))):

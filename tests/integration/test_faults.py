@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +16,14 @@ import pytest
 import torch
 
 from tests.conftest import mounted_tmpfs
-from tests.integration.conftest import HPO_SMALL, TINY, PostgresServer, read_jsonl, run_cli
+from tests.integration.conftest import (
+    HPO_SMALL,
+    TINY,
+    PostgresServer,
+    popen_cli,
+    read_jsonl,
+    run_cli,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -44,17 +49,6 @@ STUDY = [
     "tracking.backend=none",
     "study.pruner.type=NopPruner",
 ]
-
-
-def popen(command: str, *args: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", f"dataaug_multi_both.cli.{command}", *args],
-        cwd=cwd,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def epoch_metrics(trial: Path) -> dict[int, dict[str, Any]]:
@@ -95,7 +89,7 @@ def test_random_sigkills_including_mid_write_then_resume_is_bit_identical(tmp_pa
             if resume_from
             else [*TRAIN, "output.trial_id=chaos"]
         )
-        proc = popen("train", *args, cwd=tmp_path)
+        proc = popen_cli("train", *args, cwd=tmp_path)
         deadline = time.monotonic() + (2 + rng.random() * 12)
         while proc.poll() is None:
             mid_write = (
@@ -135,7 +129,7 @@ def test_random_sigkills_including_mid_write_then_resume_is_bit_identical(tmp_pa
 
 
 def test_sigint_stops_train_with_a_resume_hint(tmp_path: Path) -> None:
-    proc = popen("train", *TRAIN, "output.trial_id=ctrlc", cwd=tmp_path)
+    proc = popen_cli("train", *TRAIN, "output.trial_id=ctrlc", cwd=tmp_path)
     manifest = tmp_path / "experiments/trial_ctrlc/checkpoints/manifest.json"
     while proc.poll() is None and not manifest.is_file():
         time.sleep(0.05)
@@ -156,7 +150,7 @@ def test_hpo_sigkill_then_resume_study_completes_without_double_counting(tmp_pat
         "study.heartbeat_interval=1",
         "study.grace_period=3",
     ]
-    proc = popen("hpo", *args, cwd=tmp_path)
+    proc = popen_cli("hpo", *args, cwd=tmp_path)
     experiments = tmp_path / "experiments"
 
     def training() -> bool:
@@ -252,7 +246,7 @@ def test_postgres_restart_under_a_running_study(postgres: PostgresServer, tmp_pa
         f"study.storage={secret_url}",
         "study.connection_retry_sec=30",
     ]
-    proc = popen("hpo", *args, cwd=tmp_path)
+    proc = popen_cli("hpo", *args, cwd=tmp_path)
     experiments = tmp_path / "experiments"
     while proc.poll() is None and not list(experiments.glob("trial_*-000/logs/train.jsonl")):
         time.sleep(0.05)
@@ -260,7 +254,7 @@ def test_postgres_restart_under_a_running_study(postgres: PostgresServer, tmp_pa
     stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr
     # a long outage: the worker gives up after its retry budget with exit 3, resume goes on
-    long = popen(
+    long = popen_cli(
         "hpo",
         "--resume-study",
         "pg",

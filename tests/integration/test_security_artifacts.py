@@ -4,7 +4,6 @@ user's credentials, read the environment into outputs, or let two processes shar
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import yaml
 from dataaug_multi_both.checkpointing import lock as trial_lock
 from dataaug_multi_both.checkpointing.manifest import CheckpointManifest
 from dataaug_multi_both.checkpointing.store import verifies
-from tests.integration.conftest import HPO_SMALL, MlflowServer, run_cli
+from tests.integration.conftest import HPO_SMALL, TINY_STUDY, MlflowServer, popen_cli, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -36,14 +35,6 @@ TINY_RUN = [
     "dataset.doc_stride=8",
     "trainer.num_threads=1",
     "tracking.backend=none",
-]
-SMALL_STUDY = [
-    "search_space.model_id.choices=[tiny-bert]",
-    "dataset.synthetic_num_posts=30",
-    "dataset.max_length=64",
-    "dataset.doc_stride=8",
-    "trainer.max_epochs=1",
-    "trainer.num_threads=1",
 ]
 
 
@@ -91,7 +82,7 @@ def test_a_planted_tracking_config_in_a_study_never_receives_the_token(
     """`hpo --resume-study`, `train --resume-from` and `evaluate_study` read the study's and
     the trial's config.yaml; tracking.* pointing at another server must not be followed."""
     address, requests = recorder
-    first = run_cli("hpo", "--config", HPO_SMALL, "--num-trials", "1", *SMALL_STUDY, cwd=tmp_path)
+    first = run_cli("hpo", "--config", HPO_SMALL, "--num-trials", "1", *TINY_STUDY, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     experiments = tmp_path / "experiments"
     study_dir = next(experiments.glob("study_*"))
@@ -161,14 +152,7 @@ def test_environment_interpolation_is_refused_and_never_echoed(tmp_path: Path) -
 
 def test_a_second_train_on_a_running_trial_stops_at_once(tmp_path: Path) -> None:
     args = [*TINY_RUN, "--max-epochs", "6", "output.trial_id=shared"]
-    first = subprocess.Popen(
-        [sys.executable, "-m", "dataaug_multi_both.cli.train", *args],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = popen_cli("train", *args, cwd=tmp_path)
     trial_dir = tmp_path / "experiments" / "trial_shared"
     deadline = time.monotonic() + 120
     while not trial_lock.is_running(trial_dir):
@@ -285,7 +269,7 @@ def test_a_study_database_of_another_study_is_not_resumed(tmp_path: Path) -> Non
             name,
             "--num-trials",
             "1",
-            *SMALL_STUDY,
+            *TINY_STUDY,
             "tracking.backend=none",
             cwd=tmp_path,
         )

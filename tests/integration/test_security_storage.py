@@ -11,20 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.conftest import HPO_SMALL, PostgresServer, run_cli
+from tests.integration.conftest import HPO_SMALL, TINY_STUDY, PostgresServer, run_cli
 
 pytestmark = pytest.mark.integration
 
 PASSWORD = "p/a?s#s@w:rd"  # trust auth on the throwaway cluster: any password is accepted
-TINY_STUDY = [
-    "search_space.model_id.choices=[tiny-bert]",
-    "dataset.synthetic_num_posts=30",
-    "dataset.max_length=64",
-    "dataset.doc_stride=8",
-    "trainer.max_epochs=1",
-    "trainer.num_threads=1",
-    "tracking.backend=none",
-]
 # (userinfo, query, the password as written there): SQLAlchemy reads `/ ? # :` unencoded in
 # the userinfo; an `@` there, and anything in a query value, must be percent-encoded
 FORMS = {
@@ -69,6 +60,7 @@ def test_the_storage_password_stays_secret(
         "--num-trials",
         "1",
         *TINY_STUDY,
+        "tracking.backend=none",
         f"study.storage='{url}'",  # quoted: Hydra's grammar has no unquoted ? # @
         cwd=tmp_path,
         env={"DATAAUG_STUDY_STORAGE": ""},

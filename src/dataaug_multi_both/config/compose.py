@@ -144,7 +144,6 @@ def layered_on_artifact(
     return merged
 
 
-TRACKING = "tracking"
 # the settings that decide where credentials are sent (the Vault token, MLflow credentials,
 # libpq's password): never taken from an artifact
 CREDENTIAL_ROUTING = (

@@ -18,20 +18,20 @@ import hashlib
 import io
 import json
 import os
-import stat
 import sys
 import zipfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
 from dataaug_multi_both.checkpointing.atomic import atomic_write_bytes
 from dataaug_multi_both.data.criteria import CRITERION_DESCRIPTIONS
 from dataaug_multi_both.errors import ConfigError
+from dataaug_multi_both.untrusted import open_regular_file
 
 CACHE_VERSION = 2  # 2: entries carry `meta` and are checked on load
 FEATURE_ARRAYS = ("token_ids", "offsets", "starts", "windows")
@@ -268,7 +268,7 @@ def _read_entry(path: Path) -> tuple[dict[str, np.ndarray] | None, str]:
     if path.is_symlink():
         return None, "a symlink, never followed"
     try:
-        with _open_regular_file(path) as handle:
+        with open_regular_file(path, follow_symlinks=False) as handle:
             # np.load reads anything else as a bare array or a pickle (refused)
             if handle.read(4) != b"PK\x03\x04":
                 return None, "not an .npz archive"
@@ -283,16 +283,6 @@ def _read_entry(path: Path) -> tuple[dict[str, np.ndarray] | None, str]:
                 return {name: data[name] for name in data.files}, ""
     except _UNREADABLE as exc:
         return None, f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
-
-
-def _open_regular_file(path: Path) -> BinaryIO:
-    # O_NONBLOCK: opening a planted FIFO must not wait for a writer
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    fd = os.open(path, flags)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise OSError(f"not a regular file: {path}")
-    return os.fdopen(fd, "rb")
 
 
 def _warn(message: str) -> None:

@@ -19,6 +19,7 @@ from dataaug_multi_both.redaction import (
     sqlalchemy_misreads,
     url_secrets,
 )
+from dataaug_multi_both.tracking.transport import is_loopback
 
 T = TypeVar("T")
 
@@ -74,8 +75,7 @@ def stays_on_this_machine(url: str, study_dir: Path) -> bool:
     if parsed.get_backend_name() == "sqlite":
         database = Path(parsed.database or "")
         return database.is_absolute() and database.resolve().is_relative_to(study_dir.resolve())
-    host = parsed.host
-    return not host or host in ("localhost", "::1") or host.startswith("127.")
+    return not parsed.host or is_loopback(parsed.host)
 
 
 def storage_url(configured: str | None, study_dir: Path) -> str:

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from dataaug_multi_both.checkpointing import lock as trial_lock
-from dataaug_multi_both.checkpointing.cleanup import CleanupPlan, TrialFacts, execute, plan_trial
+from dataaug_multi_both.checkpointing.cleanup import TrialFacts, execute, plan_trial
 from dataaug_multi_both.checkpointing.manifest import CheckpointManifest
 from dataaug_multi_both.checkpointing.store import CheckpointStore
 from dataaug_multi_both.checkpointing.study_retention import RELEASE, apply_trial_decision
@@ -206,10 +206,6 @@ def test_a_symlink_planted_as_the_lock_is_refused(tmp_path: Path) -> None:
         trial_lock.acquire(trial)
     assert target.read_text() == "untouched"
     assert not trial_lock.is_running(trial)
-
-
-def test_cleanup_plan_of_an_empty_plan_is_empty() -> None:
-    assert CleanupPlan().bytes_to_free == 0
 
 
 @pytest.mark.parametrize("link", ["trial", "checkpoints"])

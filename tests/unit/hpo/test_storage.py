@@ -26,6 +26,8 @@ def test_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         resolve_storage_url(tmp_path, recorded=PG)
     loopback = "postgresql://alice@127.0.0.1:5432/optuna"
     assert resolve_storage_url(tmp_path, recorded=loopback).endswith("@127.0.0.1:5432/optuna")
+    with pytest.raises(StudyStorageError):  # a name that merely starts like a loopback address
+        resolve_storage_url(tmp_path, recorded="postgresql://alice@127.0.0.1.example.org/optuna")
     assert resolve_storage_url(tmp_path, PG, "sqlite:////elsewhere.db").startswith(
         "postgresql+psycopg2://"
     )
