@@ -55,6 +55,17 @@ def study_trial_id(study_id: str, number: int) -> str:
     return f"{study_id}-{number:03d}"
 
 
+def study_name(study_id: str) -> str:
+    """How a study is named to users (MLflow tags, study.json, reports, listings): its
+    directory name, `study_{id}`."""
+    return f"{STUDY_PREFIX}{study_id}"
+
+
+def trial_name(trial_id: str) -> str:
+    """How a trial is named to users: its directory name, `trial_{id}`."""
+    return f"{TRIAL_PREFIX}{trial_id}"
+
+
 @dataclass(frozen=True)
 class TrialPaths:
     root: Path  # trial_{id}

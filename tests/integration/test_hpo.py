@@ -126,12 +126,16 @@ def test_study_end_to_end(tmp_path: Path) -> None:
         r for r in runs if r.data.tags.get("mlflow.parentRunId") == record["mlflow_parent_run_id"]
     ]
     assert len(parent) == 1 and len(children) == 4
+    # ids as the contract names them: the directory names, the same in study.json and MLflow
+    assert record["study_id"] == study_dir.name == parent[0].data.tags["study_id"]
+    assert record["best"]["trial_id"] == best_dir.name
+    trial_dirs = {t.number: Path(t.user_attrs["trial_dir"]).name for t in study.trials}
     for child in children:
         tags = child.data.tags
         assert tags["study_id"] == record["study_id"]
         number = int(tags["trial_number"])
         assert tags["mlflow.runName"] == f"trial_{number:03d}_tiny-bert"
-        assert tags["trial_id"] == f"{record['study_id']}-{number:03d}"
+        assert tags["trial_id"] == trial_dirs[number]
     assert "best_value" in parent[0].data.metrics
 
 

@@ -87,7 +87,7 @@ def tree_hash(root: Path) -> str:
 
 def best_checkpoint_of(study_dir: Path) -> Path:
     best = json.loads((study_dir / "study.json").read_text())["best"]
-    files = list((study_dir.parent / f"trial_{best['trial_id']}" / "checkpoints").glob("*.pt"))
+    files = list((study_dir.parent / best["trial_id"] / "checkpoints").glob("*.pt"))
     assert len(files) == 1
     return files[0]
 
@@ -98,6 +98,8 @@ def test_evaluate_study_report_and_mlflow(tree: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads((study_dir / "evaluation_report.json").read_text())
     assert report["study"]["name"] == "done"
+    assert report["study"]["id"] == study_named(tree, "done").name  # study_<id>, trial_<id>
+    assert Path(report["checkpoint"]["path"]).parents[1].name == report["best_trial"]["id"]
     assert {"number", "id", "params", "validation_value"} <= set(report["best_trial"])
     assert {"path", "epoch", "sha256"} <= set(report["checkpoint"])
     split = json.loads((study_dir / "split_manifest.json").read_text())
@@ -285,6 +287,12 @@ def test_list_studies_formats_and_filters(tree: Path, tmp_path: Path) -> None:
     assert {"study_id", "name", "trials", "best_metric", "status", "created"} <= set(rows[0])
     done = next(r for r in rows if r["name"] == "done")
     assert done["trials"] == 3 and done["best_metric"] is not None
+    # ids are shown as the contract names them, the directory name, also for a record that
+    # holds the bare id (as study.json did before)
+    assert done["study_id"] == study_named(tree, "done").name
+    assert next(r for r in rows if r["name"] == "more")["study_id"] == (
+        "study_20990101-000000-abcdef"
+    )
 
     table = run_cli("list_studies", "--experiments-dir", str(tree), cwd=tmp_path).stdout
     for header in ("Study ID", "Name", "Trials", "Best Metric", "Status", "Created"):
@@ -331,9 +339,7 @@ def test_cleanup_finds_planted_orphans_and_keeps_what_is_referenced(
     temp.write_bytes(b"half a checkpoint")
     stray = checkpoints / "epoch_042.pt"
     stray.write_bytes(b"x" * 1000)
-    orphan_dir = (
-        tree / f"trial_{json.loads((study_dir / 'study.json').read_text())['study_id']}-077"
-    )
+    orphan_dir = tree / f"trial_{study_dir.name.removeprefix('study_')}-077"
     (orphan_dir / "logs").mkdir(parents=True)
     outside = tmp_path / "outside.pt"
     outside.write_bytes(b"not yours")
@@ -393,7 +399,8 @@ def test_cleanup_aggressive_leaves_one_checkpoint_and_evaluation_still_works(
     result = run_cli("cleanup", "--study-dir", str(study_dir), "--aggressive", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     study_id = json.loads((study_dir / "study.json").read_text())["study_id"]
-    left = list(tree.glob(f"trial_{study_id}-*/checkpoints/*.pt"))
+    assert study_id == study_dir.name
+    left = list(tree.glob(f"trial_{study_id.removeprefix('study_')}-*/checkpoints/*.pt"))
     assert len(left) == 1
     after = run_cli(
         "evaluate_study",

@@ -282,7 +282,7 @@ def test_a_study_database_of_another_study_is_not_resumed(tmp_path: Path) -> Non
     import optuna
 
     planted = optuna.load_study(study_name="mine", storage=f"sqlite:///{mine / 'optuna_study.db'}")
-    other_id = json.loads((other / "study.json").read_text())["study_id"]
+    other_id = json.loads((other / "study.json").read_text())["study_id"].removeprefix("study_")
     planted.set_user_attr("study_id", other_id)  # the database now claims the other study
     before = sorted(p.name for p in experiments.rglob("*.pt"))
     resumed = run_cli(

@@ -47,7 +47,7 @@ def run_of(uri: str, trial_id: str) -> Any:
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("dataaug-multi-both")
     runs = client.search_runs(
-        [experiment.experiment_id], filter_string=f"tags.trial_id = '{trial_id}'"
+        [experiment.experiment_id], filter_string=f"tags.trial_id = 'trial_{trial_id}'"
     )
     assert len(runs) == 1
     return client, runs[0]
@@ -89,7 +89,7 @@ def test_run_has_every_metric_param_tag_and_artifact(
         assert steps(client, run.info.run_id, key) == [1, 2], key
     assert set(run.data.params) >= CONTRACT_PARAMS
     assert run.data.params["model_id"] == "tiny-bert" and run.data.params["max_epochs"] == "2"
-    assert run.data.tags["framework"] == "pytorch" and run.data.tags["trial_id"] == "full"
+    assert run.data.tags["framework"] == "pytorch" and run.data.tags["trial_id"] == "trial_full"
     assert run.data.tags["mlflow.source.type"] == "LOCAL"
     assert run.data.tags["mlflow.runName"] == "tiny-bert-full"
     assert run.info.status == "FINISHED"

@@ -18,6 +18,7 @@ from dataaug_multi_both.cli._formats import (
     render_json,
     render_table,
 )
+from dataaug_multi_both.layout import trial_name
 
 JSON_KEYS = (
     "checkpoint",
@@ -90,7 +91,9 @@ def _run(argv: list[str] | None) -> int:
         ]
         console = Console(highlight=False, width=max(Console().width, 100 + 12 * len(columns)))
         console.print(
-            render_table(rows, columns, title=f"trial {listing.trial_id}: {listing.directory}")
+            render_table(
+                rows, columns, title=f"{trial_name(listing.trial_id)}: {listing.directory}"
+            )
         )
     return 0
 

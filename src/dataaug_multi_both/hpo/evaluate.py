@@ -37,7 +37,7 @@ from dataaug_multi_both.errors import (
 from dataaug_multi_both.hpo.storage import redact_url, resolve_storage_url
 from dataaug_multi_both.hpo.study import STUDY_FILE, StudyRecord
 from dataaug_multi_both.hpo.trials import best_trial
-from dataaug_multi_both.layout import TrialPaths, recorded_trial_name
+from dataaug_multi_both.layout import TrialPaths, recorded_trial_name, study_name, trial_name
 from dataaug_multi_both.stamps import utc_timestamp
 from dataaug_multi_both.training.distributed import (
     SINGLE,
@@ -168,10 +168,14 @@ def evaluate_study(
         result = evaluate_checkpoint(config, chosen.payload, split, split_name, cache, device, dist)
     add_average_precision(result)
     report = {
-        "study": {"id": record.study_id, "name": record.name, "dir": str(study_dir)},
+        "study": {"id": study_name(record.study_id), "name": record.name, "dir": str(study_dir)},
         "best_trial": {
             "number": best.number,
-            "id": best.user_attrs.get("trial_id"),
+            "id": (
+                trial_name(str(best.user_attrs["trial_id"]))
+                if "trial_id" in best.user_attrs
+                else None
+            ),
             "params": best.params,
             "validation_value": best.value,
             "optimization_metric": record.optimization_metric,

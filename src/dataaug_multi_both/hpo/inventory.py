@@ -7,7 +7,7 @@ from typing import Any
 
 from dataaug_multi_both.hpo.storage import redact_url, storage_url
 from dataaug_multi_both.hpo.study import StudyRecord, study_dirs, study_status
-from dataaug_multi_both.layout import StudyPaths
+from dataaug_multi_both.layout import StudyPaths, study_name
 
 
 def live_counts(study_dir: Path, record: StudyRecord) -> dict[str, int] | None:
@@ -39,7 +39,7 @@ def study_rows(experiments_dir: Path) -> list[dict[str, Any]]:
         finished = counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
         rows.append(
             {
-                "study_id": record.study_id,
+                "study_id": study_name(record.study_id),
                 "name": record.name,
                 "trials": finished,
                 "best_metric": record.best["value"] if record.best else None,

@@ -31,7 +31,7 @@ from dataaug_multi_both.errors import (
     TrainingError,
 )
 from dataaug_multi_both.hpo.search_space import ParamSpec, sample
-from dataaug_multi_both.layout import TrialPaths, study_trial_id
+from dataaug_multi_both.layout import TrialPaths, study_name, study_trial_id, trial_name
 from dataaug_multi_both.training.distributed import SINGLE, Distributed
 from dataaug_multi_both.training.launch import run_training
 from dataaug_multi_both.training.reporting import TrackingContext
@@ -143,9 +143,9 @@ class Objective:
             return bool(self.dist.broadcast(report(epoch, metrics)))  # the ranks stop together
 
         tags = {
-            "study_id": self.study_id,
+            "study_id": study_name(self.study_id),
             "trial_number": str(trial.number),
-            "trial_id": outcome.trial_id,
+            "trial_id": trial_name(outcome.trial_id),
         }
         return RunOptions(
             split=self.split,

@@ -61,7 +61,13 @@ from dataaug_multi_both.hpo.trials import (
     study_retention_plan,
     trial_views,
 )
-from dataaug_multi_both.layout import TRIAL_PREFIX, StudyPaths, TrialPaths, study_trial_id
+from dataaug_multi_both.layout import (
+    TRIAL_PREFIX,
+    StudyPaths,
+    TrialPaths,
+    study_trial_id,
+    trial_name,
+)
 from dataaug_multi_both.metric_names import short_metric_title
 from dataaug_multi_both.training.distributed import process_group, torch_device
 from dataaug_multi_both.training.run_log import RunLog
@@ -345,7 +351,7 @@ class StudyRunner:
         self.record.best = (
             {
                 "number": best.number,
-                "trial_id": best.user_attrs.get("trial_id"),
+                "trial_id": trial_name(str(best.user_attrs.get("trial_id"))),
                 "value": best.value,
                 "params": best.params,
             }

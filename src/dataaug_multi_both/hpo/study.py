@@ -19,11 +19,11 @@ from dataaug_multi_both.checkpointing.atomic import atomic_write_text
 from dataaug_multi_both.errors import ConfigError, StudyStorageError
 from dataaug_multi_both.hpo.config import PrunerConfig, SamplerConfig
 from dataaug_multi_both.hpo.search_space import ParamSpec
-from dataaug_multi_both.layout import STUDY_FILE
+from dataaug_multi_both.layout import STUDY_FILE, STUDY_PREFIX, study_name
 from dataaug_multi_both.stamps import new_run_id, utc_timestamp
 from dataaug_multi_both.untrusted import read_json, require_mapping
 
-PREFIX = "study_"
+PREFIX = STUDY_PREFIX
 # what new_study_id makes: local time + 6 hex digits; safe in a path and in a glob
 STUDY_ID = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{6}")
 _SCALAR = (str, int, float, bool, type(None))
@@ -89,8 +89,11 @@ class StudyRecord:
     updated: str = ""
 
     def write(self, study_dir: Path) -> None:
+        """study.json names the study as users see it (`study_{id}`, its directory name);
+        `read` takes the bare id of older records too."""
         self.updated = utc_timestamp()
-        atomic_write_text(study_dir / STUDY_FILE, json.dumps(asdict(self), indent=1))
+        data = {**asdict(self), "study_id": study_name(self.study_id)}
+        atomic_write_text(study_dir / STUDY_FILE, json.dumps(data, indent=1))
 
     @classmethod
     def read(cls, study_dir: Path) -> StudyRecord:
@@ -110,7 +113,8 @@ class StudyRecord:
         problem = _nested_problem(data.get("counts"), data.get("best"))
         if problem:
             raise StudyStorageError(f"{path}: {problem}")
-        valid_study_id(data["study_id"], f"{path}: study_id")
+        study_id = valid_study_id(data["study_id"].removeprefix(PREFIX), f"{path}: study_id")
+        data = {**data, "study_id": study_id}
         return cls(**{k: v for k, v in data.items() if k in _FIELD_TYPES})
 
 

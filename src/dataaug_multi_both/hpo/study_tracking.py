@@ -9,7 +9,7 @@ from typing import Any
 from dataaug_multi_both.errors import DataAugError
 from dataaug_multi_both.hpo.config import HpoConfig
 from dataaug_multi_both.hpo.study import StudyRecord
-from dataaug_multi_both.layout import StudyPaths
+from dataaug_multi_both.layout import StudyPaths, study_name
 
 
 def start_parent_run(
@@ -39,7 +39,7 @@ def start_parent_run(
         **{f"search_space.{s.name}": s.describe() for s in hpo.search_space},
     }
     run_id = tracker.start(
-        existing, f"study_{record.study_id}", params, {"study_id": record.study_id}
+        existing, study_name(record.study_id), params, {"study_id": study_name(record.study_id)}
     )
     if existing != run_id:
         retry(lambda: study.set_user_attr("mlflow_parent_run_id", run_id), "record the MLflow run")

@@ -15,6 +15,7 @@ from typing import Any
 
 from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.errors import TrackingError
+from dataaug_multi_both.layout import trial_name
 from dataaug_multi_both.training.run_state import flatten
 
 
@@ -81,7 +82,7 @@ class TrackingBridge:
         if self.tracker is None:
             return None
         name = context.run_name or f"{self.config.model.model_id}-{trial_id}"
-        tags = {"trial_id": trial_id, **context.tags}
+        tags = {"trial_id": trial_name(trial_id), **context.tags}
         return self.tracker.start(
             run_id, name, run_params(self.config), tags, context.parent_run_id
         )

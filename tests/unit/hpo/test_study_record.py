@@ -53,6 +53,8 @@ def study_at(root: Path, text: str, name: str = f"study_{GOOD_ID}") -> Path:
 def test_a_record_round_trips(tmp_path: Path) -> None:
     original = StudyRecord(**record())
     original.write(tmp_path)
+    # the file names the study as the contract does (its directory name); in memory, the id
+    assert json.loads((tmp_path / "study.json").read_text())["study_id"] == f"study_{GOOD_ID}"
     assert StudyRecord.read(tmp_path) == original
     extra = {**record(), "added_by_a_newer_version": [1, 2]}  # unknown keys are ignored
     (tmp_path / "study.json").write_text(json.dumps(extra))
