@@ -11,9 +11,11 @@ CONFIG ?= configs/train.yaml
 HPO_CONFIG ?= configs/hpo.yaml
 EXPERIMENTS_DIR ?= experiments
 ARGS ?=
-# two workers, one test file each: the integration tests are mostly subprocesses waiting on
-# each other; one torch thread per process keeps the two cores from being oversubscribed
-PYTEST_ARGS ?= -n 2 --dist loadfile
+# the contract's `pytest -v --cov=src/dataaug_multi_both` (the commands the integration tests
+# start are measured too: [tool.coverage.run] patch = subprocess), on two workers, one test
+# file each: the integration tests are mostly subprocesses waiting on each other; one torch
+# thread per process keeps the two cores from being oversubscribed
+PYTEST_ARGS ?= -v --cov=src/dataaug_multi_both -n 2 --dist loadfile
 
 .DEFAULT_GOAL := help
 .PHONY: help install postgres demo demo-train test test-unit lint format train hpo resume evaluate clean-artifacts \

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import popen_cli, read_jsonl, run_cli
+from tests.integration.conftest import HPO_SMALL, TINY_STUDY, popen_cli, read_jsonl, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -64,3 +64,80 @@ def test_resume_from_a_trial_directory_takes_its_latest_resume_checkpoint(tmp_pa
     empty.mkdir()
     refused = run_cli("train", "--resume-from", str(empty), cwd=tmp_path)
     assert refused.returncode == 2 and "holds no resume checkpoint" in refused.stderr
+
+
+def mlflow_statuses(experiments: Path) -> list[str]:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{experiments / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("dataaug-multi-both")
+    if experiment is None:
+        return []
+    return [r.info.status for r in client.search_runs([experiment.experiment_id])]
+
+
+def test_a_run_that_cannot_load_its_model_leaves_nothing_behind(tmp_path: Path) -> None:
+    args = [a for a in TINY if a != "tracking.backend=none"]
+    args[args.index("tiny-bert")] = str(tmp_path / "no-such-model")
+    result = run_cli("train", *args, "output.trial_id=unloadable", cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert "model directory not found" in result.stderr
+    experiments = tmp_path / "experiments"
+    assert not (experiments / "trial_unloadable").exists()
+    assert "RUNNING" not in mlflow_statuses(experiments)
+
+
+def test_a_study_whose_data_is_missing_leaves_no_study_directory(tmp_path: Path) -> None:
+    result = run_cli(
+        "hpo",
+        "--config",
+        HPO_SMALL,
+        "--num-trials",
+        "2",
+        *TINY_STUDY,
+        f"dataset.dataset_id={tmp_path / 'no-such-data'}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 3, result.stderr
+    experiments = tmp_path / "experiments"
+    assert not list(experiments.glob("study_*")), list(experiments.iterdir())
+    assert "RUNNING" not in mlflow_statuses(experiments)
+
+
+def test_a_study_trial_whose_model_cannot_load_fails_and_takes_its_directory_back(
+    tmp_path: Path,
+) -> None:
+    result = run_cli(
+        "hpo",
+        "--config",
+        HPO_SMALL,
+        "--num-trials",
+        "1",
+        *TINY_STUDY,
+        f"search_space.model_id.choices=[{tmp_path / 'no-such-model'}]",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1, result.stderr  # partial success: the trial failed
+    experiments = tmp_path / "experiments"
+    assert len(list(experiments.glob("study_*"))) == 1
+    assert not list(experiments.glob("trial_*")), list(experiments.iterdir())
+    statuses = mlflow_statuses(experiments)
+    assert statuses and "RUNNING" not in statuses  # the study's parent run ended too
+
+
+def test_cleanup_finds_a_run_killed_before_its_first_epoch(tmp_path: Path) -> None:
+    experiments = tmp_path / "experiments"
+    killed = experiments / "trial_killed"
+    (killed / "logs").mkdir(parents=True)
+    (killed / "config.yaml").write_text("model: {}\n")
+    (killed / "logs" / "train.jsonl").write_text('{"event": "setup", "epoch": 0}\n')
+    elsewhere = experiments / "trial_elsewhere"  # its checkpoints went to --checkpoint-dir
+    (elsewhere / "logs").mkdir(parents=True)
+    (elsewhere / "logs" / "train.jsonl").write_text('{"event": "epoch_end", "epoch": 1}\n')
+    preview = run_cli("cleanup", "--orphaned-only", "--dry-run", cwd=tmp_path)
+    assert preview.returncode == 0, preview.stderr
+    assert "trial_killed" in preview.stdout and "run that kept no checkpoint" in preview.stdout
+    assert killed.is_dir()
+    done = run_cli("cleanup", "--orphaned-only", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert not killed.exists() and elsewhere.is_dir()

@@ -42,7 +42,9 @@ class TrialFacts:
     running: bool = False
     study_decision: str | None = None  # KEEP_BEST / RELEASE for study trials, None standalone
     keep_single_best: bool = False  # aggressive: this trial keeps exactly its best checkpoint
-    orphan_dir: bool = False  # a study trial its study does not reference
+    # why the whole directory goes (a study trial its study does not reference, a run that
+    # kept no checkpoint), or None
+    orphan_dir: str | None = None
     retention: RetentionConfig | None = None  # a standalone trial's own policy
 
 
@@ -103,9 +105,7 @@ def _plan_trial(facts: TrialFacts, mode: str) -> CleanupPlan:
         return plan
     if facts.orphan_dir:
         size = sum(p.stat().st_size for p in _files(trial_dir))
-        plan.actions.append(
-            Action("delete_dir", trial_dir, size, "trial directory no study references")
-        )
+        plan.actions.append(Action("delete_dir", trial_dir, size, facts.orphan_dir))
         return plan
     for path in _files(trial_dir):
         if TEMP_MARKER in path.name:

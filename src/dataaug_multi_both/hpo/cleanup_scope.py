@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from dataaug_multi_both.hpo.evaluate import load_study_for
 from dataaug_multi_both.hpo.study import STUDY_ID, study_dirs
 from dataaug_multi_both.hpo.trials import best_trial, study_retention_plan
 from dataaug_multi_both.layout import STUDY_FILE, StudyPaths, TrialPaths, recorded_trial_name
+from dataaug_multi_both.untrusted import open_regular_file
 
 STUDY_TRIAL = re.compile(rf"^trial_(?P<study>{STUDY_ID.pattern})-(?P<number>\d{{3,}})$")
 
@@ -85,6 +87,25 @@ def _retention_of(trial_dir: Path) -> RetentionConfig | None:
         return None
 
 
+def _finished_an_epoch(trial_dir: Path) -> bool:
+    """The run log records a finished epoch (or cannot be read: then assume it does)."""
+    try:
+        with open_regular_file(TrialPaths(trial_dir).log, follow_symlinks=False) as handle:
+            return any(_event(line) == "epoch_end" for line in handle)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+
+
+def _event(line: bytes) -> object:
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return record.get("event") if isinstance(record, dict) else None
+
+
 def _facts(trial_dir: Path, studies: dict[str, StudyView], aggressive: bool) -> TrialFacts:
     match = STUDY_TRIAL.match(trial_dir.name)
     running = lock.is_running(trial_dir)
@@ -97,16 +118,29 @@ def _facts(trial_dir: Path, studies: dict[str, StudyView], aggressive: bool) -> 
             running=running or db_running,
             study_decision=decision,
             keep_single_best=aggressive and study.best_dir == trial_dir.name,
-            orphan_dir=not referenced
-            and not running
-            and not TrialPaths(trial_dir).manifest.is_file(),
+            orphan_dir=(
+                "trial directory no study references"
+                if not referenced and not running and not TrialPaths(trial_dir).manifest.is_file()
+                else None
+            ),
         )
-    orphan = bool(match) and not TrialPaths(trial_dir).manifest.is_file() and not running
+    # a trial of no study without a manifest: one of a study whose study.json is gone, or a
+    # run killed before it finished an epoch (a run that fails to start takes its own back;
+    # one with --checkpoint-dir elsewhere has finished epochs in its log and stays)
+    unfinished = (
+        not running
+        and not TrialPaths(trial_dir).manifest.is_file()
+        and (bool(match) or not _finished_an_epoch(trial_dir))
+    )
     return TrialFacts(
         trial_dir,
         running=running,
         keep_single_best=True,
-        orphan_dir=orphan,
+        orphan_dir=(
+            ("trial directory no study references" if match else "run that kept no checkpoint")
+            if unfinished
+            else None
+        ),
         retention=_retention_of(trial_dir),
     )
 

@@ -5,6 +5,7 @@ and each worker stops when the study has `num_trials` finished (COMPLETE + PRUNE
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -17,13 +18,20 @@ import yaml
 
 from dataaug_multi_both.checkpointing.atomic import atomic_write_text
 from dataaug_multi_both.checkpointing.checkpointer import DTYPES
+from dataaug_multi_both.checkpointing.discard import discard_unstarted_study
 from dataaug_multi_both.checkpointing.lock import study_retention_lock
 from dataaug_multi_both.checkpointing.study_retention import (
     apply_trial_decision,
     retained_bytes,
     study_disk_problem,
 )
-from dataaug_multi_both.errors import DataAugError, StorageError, StudyStorageError, TrialsFailed
+from dataaug_multi_both.errors import (
+    DataAugError,
+    Interrupted,
+    StorageError,
+    StudyStorageError,
+    TrialsFailed,
+)
 from dataaug_multi_both.hpo.config import HpoConfig
 from dataaug_multi_both.hpo.identity import (
     StudyOptions,
@@ -37,6 +45,7 @@ from dataaug_multi_both.hpo.report import StudyProgress, rss_mb, summary_table, 
 from dataaug_multi_both.hpo.storage import (
     is_connection_error,
     open_storage,
+    own_database_file,
     quiet_lost_connection,
     redact_url,
     resolve_storage_url,
@@ -112,6 +121,8 @@ class StudyRunner:
         self.study_id, self.name, self.study_dir = resolve_identity(
             self.hpo, self.options, self.experiments_dir
         )
+        self.created_study_dir = not self.study_dir.exists()
+        self.first_worker = False  # set when this worker records the study in the database
         known = (self.study_dir / STUDY_FILE).is_file()
         recorded = StudyRecord.read(self.study_dir).storage if known else None
         self.url = resolve_storage_url(self.study_dir, self.hpo.study.storage, recorded)
@@ -176,6 +187,7 @@ class StudyRunner:
             resumed = (self.study_id, self.study_dir) if self.options.resume else None
             self.study_id, self.study_dir = stored_identity(attrs, resumed)
         else:
+            self.first_worker = True
             self._retry(
                 lambda: self.study.set_user_attr("study_id", self.study_id), "record the study id"
             )
@@ -183,6 +195,28 @@ class StudyRunner:
                 lambda: self.study.set_user_attr("study_dir", str(self.study_dir)),
                 "record the study dir",
             )
+
+    def discard_setup(self, status: str) -> None:
+        """After `setup` failed (`status`: FAILED, or KILLED for a signal): the parent MLflow
+        run, if opened, ends with that status; a study directory this worker created for a new
+        study and that has no study.json yet is taken back, with the study's own SQLite file
+        (nothing that `list_studies` would not show and `cleanup` not see stays behind)."""
+        if self.tracker is not None:
+            with contextlib.suppress(Exception):
+                self.tracker.finish(status)
+        study_dir = getattr(self, "study_dir", None)
+        if (
+            study_dir is None
+            or not (self.created_study_dir and self.first_worker)
+            or (study_dir / STUDY_FILE).is_file()
+        ):
+            return
+        database = own_database_file(getattr(self, "url", ""), study_dir)
+        if hasattr(self, "storage"):
+            with contextlib.suppress(Exception):
+                self.storage.engine.dispose()  # no open connection to the file removed next
+        if discard_unstarted_study(study_dir, database):
+            self.console.print(f"removed {study_dir}: the study did not start", highlight=False)
 
     def _retry(self, call: Any, what: str) -> Any:
         return with_connection_retry(call, what, self.url, self.hpo.study.connection_retry_sec)
@@ -396,7 +430,12 @@ def run_study(hpo: HpoConfig, options: StudyOptions) -> StudyResult:
         exit_code = 1
         try:
             runner = StudyRunner(hpo, options)
-            runner.setup()
+            try:
+                runner.setup()
+            except BaseException as exc:
+                killed = isinstance(exc, (Interrupted, KeyboardInterrupt))
+                runner.discard_setup("KILLED" if killed else "FAILED")
+                raise
             result = runner.run()
             exit_code = result.exit_code
             return result

@@ -88,6 +88,14 @@ def storage_url(configured: str | None, study_dir: Path) -> str:
     return configured
 
 
+def own_database_file(url: str, study_dir: Path) -> str | None:
+    """The name of the SQLite file `url` names when it lies in `study_dir`, else None."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = Path(url.removeprefix("sqlite:///"))
+    return path.name if path.parent == study_dir.resolve() else None
+
+
 def is_connection_error(exc: BaseException) -> bool:
     """A lost or refused database connection, also when it surfaces wrapped in another error
     (Optuna 5 can raise an UnboundLocalError while handling one in `optimize`)."""

@@ -72,7 +72,12 @@ def latest_resume_in(checkpoint_dir: Path) -> Path | None:
 
 def _run(config: TrainConfig, options: RunOptions) -> TrainingResult:
     recipe = TrainingRecipe(config, options)
-    recipe.setup()
+    try:
+        recipe.setup()
+    except BaseException as exc:
+        killed = isinstance(exc, (Interrupted, KeyboardInterrupt))
+        recipe.discard_setup("KILLED" if killed else "FAILED")
+        raise
     try:
         result = recipe.train()
         recipe.finish_tracking()

@@ -6,6 +6,7 @@ One `TrainingRecipe` is one training run (a standalone `train` or one HPO trial)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import signal
@@ -17,6 +18,7 @@ import torch
 from dataaug_multi_both.checkpointing import format as ckpt
 from dataaug_multi_both.checkpointing import lock as trial_lock
 from dataaug_multi_both.checkpointing.atomic import atomic_write_text
+from dataaug_multi_both.checkpointing.discard import discard_unstarted_run
 from dataaug_multi_both.checkpointing.policy import is_new_best
 from dataaug_multi_both.config.schema import ModelConfig, TrainConfig, TrainerConfig
 from dataaug_multi_both.data.epoch_augmentation import epoch_training_data
@@ -99,11 +101,9 @@ class TrainingRecipe:
             run_dir = open_run_directory(
                 self.config, self.options, self.progress, self.resume, self._info
             )
-            self.trial_dir, self.checkpoint_dir, self.log = run_dir
+            self.trial_dir, self.checkpoint_dir, self.log, self.created_run_dir = run_dir
             self.experiments_dir = self.trial_dir.parent
             self._setup_checkpointing()
-        with timed(seconds, "tracking"):
-            self._setup_tracking()
         with timed(seconds, "tokenizer"):
             self._setup_tokenizer(self.config.model)
         with timed(seconds, "data"):
@@ -111,6 +111,8 @@ class TrainingRecipe:
         with timed(seconds, "model"):
             self._setup_model(self.config.model)
             self._setup_optimizer(self.config.trainer)
+        with timed(seconds, "tracking"):  # opened once loading has succeeded
+            self._setup_tracking()
         if self.resume is not None:
             with timed(seconds, "restore"):
                 self._restore(self.resume.payload)
@@ -383,6 +385,20 @@ class TrainingRecipe:
         paths = TrialPaths(self.trial_dir)
         artifacts = [paths.config, paths.split_manifest, self.log.path]
         self.tracking.finish("FINISHED", artifacts, self.checkpoints.best())
+
+    def discard_setup(self, status: str) -> None:
+        """After `setup` failed (`status`: FAILED, or KILLED for a signal): the MLflow run, if
+        one was opened, ends with that status; a run directory this run created and that
+        holds no checkpoint is taken back (nothing half-made stays behind); the lock goes."""
+        if hasattr(self, "tracking"):
+            self.tracking.abandon(status)
+        if not hasattr(self, "trial_dir") or not self.dist.is_main:
+            return
+        with contextlib.suppress(Exception):
+            self.checkpoints.close()
+        if self.created_run_dir and discard_unstarted_run(self.trial_dir):
+            self.console.print(f"removed {self.trial_dir}: the run did not start", highlight=False)
+        trial_lock.release(self.trial_dir)
 
     def cleanup(self) -> None:
         try:  # a write still pending after a failure: let it finish, note its error

@@ -32,6 +32,7 @@ class RunDirectory(NamedTuple):
     trial_dir: Path
     checkpoint_dir: Path
     log: RunLog
+    created: bool  # by this run (a run that fails to start takes it back)
 
 
 def open_run_directory(
@@ -61,7 +62,8 @@ def open_run_directory(
         refuse_finished_trial(trial_dir, checkpoint_dir)
     log_path = TrialPaths(trial_dir).log
     if not dist.is_main:  # only rank 0 writes the run directory
-        return RunDirectory(trial_dir, checkpoint_dir, NullRunLog(log_path))
+        return RunDirectory(trial_dir, checkpoint_dir, NullRunLog(log_path), False)
+    created = not trial_dir.exists()
     trial_dir.mkdir(parents=True, exist_ok=True)
     trial_lock.acquire(trial_dir)  # cleanup leaves a running trial alone
     log = RunLog(log_path)
@@ -74,7 +76,7 @@ def open_run_directory(
         trainer = config.trainer
         effective = trainer.batch_size * dist.world_size * trainer.gradient_accumulation_steps
         info(f"data parallel: {dist.world_size} processes, effective batch {effective}")
-    return RunDirectory(trial_dir, checkpoint_dir, log)
+    return RunDirectory(trial_dir, checkpoint_dir, log, created)
 
 
 def forget_unfinished_attempt(log: RunLog) -> None:

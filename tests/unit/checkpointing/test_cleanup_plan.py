@@ -64,5 +64,5 @@ def test_a_missing_recorded_file_is_a_record_fix(tmp_path: Path) -> None:
 
 def test_an_orphan_study_trial_directory_goes_whole(tmp_path: Path) -> None:
     root = trial(tmp_path)
-    plan = plan_trial(TrialFacts(root, orphan_dir=True), POLICY)
+    plan = plan_trial(TrialFacts(root, orphan_dir="trial directory no study references"), POLICY)
     assert kinds(plan) == {("delete_dir", "trial_x")}

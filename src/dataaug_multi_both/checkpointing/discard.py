@@ -1,0 +1,84 @@
+"""Taking back what a run or a study wrote when it fails before it has started: a `train`
+whose model or data cannot load, an `hpo` whose dataset is missing. Nothing half-made stays
+behind for `list_studies` to miss and `cleanup` to guess about.
+
+Only the files the run itself writes at start-up are removed, each by name through its
+directory's descriptor (a symlink is removed, never followed); a directory goes only when
+that leaves it empty, so a file someone else put there keeps it."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from dataaug_multi_both.checkpointing.store import unlink_in
+from dataaug_multi_both.errors import StorageError
+from dataaug_multi_both.layout import (
+    CHECKPOINTS_DIR,
+    CONFIG_FILE,
+    HPO_LOG,
+    LOCK_FILE,
+    LOGS_DIR,
+    MANIFEST_FILE,
+    SPLIT_MANIFEST_FILE,
+    STUDY_RETENTION_LOCK,
+    TRAIN_LOG,
+)
+
+# what a run writes before its first epoch (the lock goes last: see `discard_unstarted_run`)
+RUN_START_FILES = (
+    CONFIG_FILE,
+    SPLIT_MANIFEST_FILE,
+    f"{LOGS_DIR}/{TRAIN_LOG}",
+    f"{CHECKPOINTS_DIR}/{MANIFEST_FILE}",
+)
+# what an hpo start writes before study.json (the database only when it is the study's own)
+STUDY_START_FILES = (
+    CONFIG_FILE,
+    SPLIT_MANIFEST_FILE,
+    f"{LOGS_DIR}/{HPO_LOG}",
+    STUDY_RETENTION_LOCK,
+)
+
+
+def discard(directory: Path, names: Iterable[str]) -> bool:
+    """Remove the files `names` (relative to `directory`), then the sub-directories and the
+    directory they leave empty; True when `directory` is gone. A name whose directory is
+    missing or not a directory is skipped; an error removing one is a StorageError."""
+    names = list(names)
+    for name in names:
+        parent = (directory / name).parent
+        if parent.is_dir() and not parent.is_symlink():
+            unlink_in(parent, Path(name).name)
+    parents = {(directory / name).parent for name in names} - {directory}
+    for sub in sorted(parents, key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):  # not empty, or already gone
+            sub.rmdir()
+    with contextlib.suppress(OSError):
+        directory.rmdir()
+    return not directory.exists()
+
+
+def discard_unstarted_run(trial_dir: Path) -> bool:
+    """A run directory this run created and that holds no checkpoint: its start-up files.
+    The caller still holds the trial's lock; its file goes with the rest and the lock is
+    released afterwards (no other process can take the file in between)."""
+    checkpoints = trial_dir / CHECKPOINTS_DIR
+    if checkpoints.is_dir() and any(checkpoints.glob("*.pt")):
+        return False
+    try:
+        return discard(trial_dir, [*RUN_START_FILES, LOCK_FILE])
+    except StorageError:
+        return False
+
+
+def discard_unstarted_study(study_dir: Path, database: str | None) -> bool:
+    """A study directory this `hpo` created and that has no study.json yet; `database`: the
+    name of the study's own SQLite file in it (None when the study is stored elsewhere)."""
+    files = [database, f"{database}-journal"] if database else []
+    names = [*STUDY_START_FILES, *files]
+    try:
+        return discard(study_dir, names)
+    except StorageError:
+        return False
