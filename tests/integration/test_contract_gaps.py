@@ -141,3 +141,30 @@ def test_cleanup_finds_a_run_killed_before_its_first_epoch(tmp_path: Path) -> No
     done = run_cli("cleanup", "--orphaned-only", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert not killed.exists() and elsewhere.is_dir()
+
+
+def test_a_study_directory_outside_the_experiments_directory_finds_its_trials(
+    tmp_path: Path,
+) -> None:
+    study_dir = tmp_path / "studies" / "elsewhere"
+    made = run_cli(
+        "hpo",
+        "--config",
+        HPO_SMALL,
+        "--num-trials",
+        "1",
+        "--study-dir",
+        str(study_dir),
+        *TINY_STUDY,
+        "tracking.backend=none",
+        cwd=tmp_path,
+    )
+    assert made.returncode == 0, made.stderr
+    (trial,) = (tmp_path / "experiments").glob("trial_*")  # where output.experiments_dir says
+    stray = trial / "checkpoints" / "epoch_042.pt"
+    stray.write_bytes(b"not in the manifest")
+    cleaned = run_cli("cleanup", "--study-dir", str(study_dir), "--orphaned-only", cwd=tmp_path)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert not stray.exists() and any((trial / "checkpoints").glob("epoch_*.pt"))
+    evaluated = run_cli("evaluate_study", "--study-dir", str(study_dir), cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr

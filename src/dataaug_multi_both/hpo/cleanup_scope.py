@@ -13,9 +13,15 @@ from dataaug_multi_both.config.compose import artifact_config
 from dataaug_multi_both.config.schema import RetentionConfig, TrainConfig
 from dataaug_multi_both.errors import ConfigError, DataAugError, ScopeError
 from dataaug_multi_both.hpo.evaluate import load_study_for
-from dataaug_multi_both.hpo.study import STUDY_ID, study_dirs
+from dataaug_multi_both.hpo.study import STUDY_ID, StudyRecord, study_dirs, trials_home
 from dataaug_multi_both.hpo.trials import best_trial, study_retention_plan
-from dataaug_multi_both.layout import STUDY_FILE, StudyPaths, TrialPaths, recorded_trial_name
+from dataaug_multi_both.layout import (
+    STUDY_FILE,
+    TRIAL_PREFIX,
+    StudyPaths,
+    TrialPaths,
+    recorded_trial_name,
+)
 from dataaug_multi_both.untrusted import open_regular_file
 
 STUDY_TRIAL = re.compile(rf"^trial_(?P<study>{STUDY_ID.pattern})-(?P<number>\d{{3,}})$")
@@ -162,14 +168,15 @@ def resolve_scope(
         if not StudyPaths(study).record.is_file():
             raise ScopeError(f"no {STUDY_FILE} in {study}")
         view = read_study(study)
-        root = study.parent
-        trials = StudyPaths(study).trial_dirs(view.study_id)
+        root = trials_home(study, StudyRecord.read(study))
+        trials = sorted(root.glob(f"{TRIAL_PREFIX}{view.study_id}-*"))
         facts = [
             _facts(t, {view.study_id: view}, aggressive)
             for t in trials
             if t.is_dir() and not t.is_symlink()
         ]
-        return Scope(root, facts, stray_temp_files(study))
+        extra = stray_temp_files(study) if study.parent == root else []
+        return Scope(root, facts, extra)
     root = checked_root(experiments_dir)  # type: ignore[arg-type]
     studies = {v.study_id: v for v in (read_study(d) for d in study_dirs(root))}
     trials = sorted(p for p in root.glob("trial_*") if p.is_dir() and not p.is_symlink())

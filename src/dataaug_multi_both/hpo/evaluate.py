@@ -35,7 +35,7 @@ from dataaug_multi_both.errors import (
     StudyStorageError,
 )
 from dataaug_multi_both.hpo.storage import redact_url, resolve_storage_url
-from dataaug_multi_both.hpo.study import STUDY_FILE, StudyRecord
+from dataaug_multi_both.hpo.study import STUDY_FILE, StudyRecord, trials_home
 from dataaug_multi_both.hpo.trials import best_trial
 from dataaug_multi_both.layout import TrialPaths, recorded_trial_name, study_name, trial_name
 from dataaug_multi_both.stamps import utc_timestamp
@@ -81,15 +81,16 @@ def best_complete_trial(study: Any) -> Any:
     return best
 
 
-def trial_dir_near(study_dir: Path, recorded: object) -> Path:
-    """The trial directory the study database names, looked up next to the study (where a
-    study's trials live, also in a moved or copied tree); never elsewhere."""
+def trial_dir_near(study_dir: Path, record: StudyRecord, recorded: object) -> Path:
+    """The trial directory the study database names (only its name is used), looked up where
+    the study's trials live (`trials_home`: next to the study, also in a moved or copied
+    tree, or the experiments directory study.json records); never elsewhere."""
     name = recorded_trial_name(recorded)
     if name is None:
         raise CheckpointUnavailableError(
             f"the study database names no trial directory: {recorded!r:.80}"
         )
-    beside = study_dir.parent / name
+    beside = trials_home(study_dir, record) / name
     if not beside.is_dir():
         raise CheckpointUnavailableError(f"the best trial's directory {beside} does not exist")
     return beside
@@ -156,7 +157,7 @@ def evaluate_study(
     started = time.monotonic()
     record, study = load_study_for(study_dir)
     best = best_complete_trial(study)
-    trial_dir = trial_dir_near(study_dir, best.user_attrs.get("trial_dir"))
+    trial_dir = trial_dir_near(study_dir, record, best.user_attrs.get("trial_dir"))
     chosen = choose_checkpoint(trial_dir)
     for warning in chosen.warnings:
         console.print(f"warning: {warning}; using the next best checkpoint", highlight=False)

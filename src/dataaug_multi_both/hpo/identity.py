@@ -97,6 +97,7 @@ def study_record(
     if (study_dir / STUDY_FILE).is_file():
         record = StudyRecord.read(study_dir)
         record.requested_trials, record.status = cfg.num_trials, "in_progress"
+        record.experiments_dir = str(Path(hpo.train.output.experiments_dir).resolve())
         return record
     return StudyRecord(
         study_id=study_id,
@@ -108,6 +109,7 @@ def study_record(
         direction=cfg.direction,
         # unsalted: hashing the password in would let the hash confirm a guessed password
         config_hash=config_fingerprint(config_without_secrets(hpo)),
+        experiments_dir=str(Path(hpo.train.output.experiments_dir).resolve()),
     )
 
 

@@ -87,6 +87,7 @@ class StudyRecord:
     mlflow_parent_run_id: str | None = None
     footprint_bytes: int = 0
     updated: str = ""
+    experiments_dir: str = ""  # where the trials go (output.experiments_dir, absolute)
 
     def write(self, study_dir: Path) -> None:
         """study.json names the study as users see it (`study_{id}`, its directory name);
@@ -135,6 +136,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "mlflow_parent_run_id": (str, type(None)),
     "footprint_bytes": (int,),
     "updated": (str,),
+    "experiments_dir": (str,),
 }
 _REQUIRED = [
     f.name for f in fields(StudyRecord) if f.default is MISSING and f.default_factory is MISSING
@@ -165,6 +167,28 @@ def study_status(finished: int, requested: int, last_exit_code: int | None) -> s
     if last_exit_code not in (None, 0):
         return "failed"
     return "in_progress"
+
+
+def trials_home(study_dir: Path, record: StudyRecord) -> Path:
+    """Where the study's trial directories are: next to the study when any of them is there
+    (the default layout, and a moved or copied tree), else the experiments directory recorded
+    in study.json (a `--study-dir` outside `output.experiments_dir`) when it is an existing
+    absolute directory that is not a symlink. Only `trial_{study_id}-NNN` entries of it are
+    ever looked at."""
+    beside = study_dir.parent
+    if any(beside.glob(f"trial_{record.study_id}-*")):
+        return beside
+    recorded = Path(record.experiments_dir) if record.experiments_dir else None
+    if (
+        recorded is not None
+        and "\0" not in record.experiments_dir
+        and recorded.is_absolute()
+        and ".." not in recorded.parts
+        and recorded.is_dir()
+        and not recorded.is_symlink()
+    ):
+        return recorded
+    return beside
 
 
 def study_dirs(experiments_dir: Path) -> list[Path]:
