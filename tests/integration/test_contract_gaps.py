@@ -168,3 +168,47 @@ def test_a_study_directory_outside_the_experiments_directory_finds_its_trials(
     assert not stray.exists() and any((trial / "checkpoints").glob("epoch_*.pt"))
     evaluated = run_cli("evaluate_study", "--study-dir", str(study_dir), cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr
+
+
+def test_a_corrupted_last_checkpoint_with_default_retention_names_the_way_out(
+    tmp_path: Path,
+) -> None:
+    """keep_last_n=1: the only other checkpoint is the best, weights-only. A flipped byte in
+    the last one is not resumed past silently: exit 4 names the weights-only checkpoint and
+    the command; that command continues from its weights with a fresh optimizer, and says so
+    in the console and in train.jsonl."""
+    args = [*TINY, "dataset.synthetic_num_posts=30", "output.trial_id=flip"]
+    # a learning rate too small to change any prediction: epoch 1 stays the best
+    first = run_cli(
+        "train", *args, "trainer.max_epochs=2", "trainer.learning_rate=1e-12", cwd=tmp_path
+    )
+    assert first.returncode == 0, first.stderr
+    trial = tmp_path / "experiments" / "trial_flip"
+    last, best = trial / "checkpoints" / "epoch_002.pt", trial / "checkpoints" / "epoch_001.pt"
+    assert last.is_file() and best.is_file()
+    data = bytearray(last.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    last.write_bytes(bytes(data))
+
+    refused = run_cli("train", "--resume-from", str(trial), "--max-epochs", "3", cwd=tmp_path)
+    assert refused.returncode == 4, refused.stderr
+    assert "SHA256 does not match" in refused.stderr
+    command = f"--resume-from {best}"
+    assert "epoch_001.pt (epoch 1, weights-only) does" in refused.stderr
+    assert command in refused.stderr and "Traceback" not in refused.stderr
+
+    resumed = run_cli(
+        "train",
+        "--resume-from",
+        str(best),
+        "--max-epochs",
+        "3",
+        "trainer.learning_rate=1e-12",
+        cwd=tmp_path,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "this is not an exact resume" in " ".join(resumed.stdout.split())
+    records = read_jsonl(trial / "logs" / "train.jsonl")
+    (resume,) = [r for r in records if r["event"] == "resume"]
+    assert resume["weights_only"] is True and resume["epoch"] == 1
+    assert [r["epoch"] for r in records if r["event"] == "epoch_end"] == [1, 2, 3]

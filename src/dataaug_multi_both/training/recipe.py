@@ -52,7 +52,12 @@ from dataaug_multi_both.training.run_state import (
     trial_dir_of,
 )
 from dataaug_multi_both.training.runtime import make_runtime
-from dataaug_multi_both.training.schedule import build_optimizer, build_scheduler, steps_per_epoch
+from dataaug_multi_both.training.schedule import (
+    build_optimizer,
+    build_scheduler,
+    fast_forward,
+    steps_per_epoch,
+)
 from dataaug_multi_both.training.seeding import restore_rng_state, seed_everything
 from dataaug_multi_both.training.thresholds import DecisionThreshold, fixed_threshold
 from dataaug_multi_both.training.validation import summarise_data, validate
@@ -213,10 +218,14 @@ class TrainingRecipe:
 
     def _restore(self, payload: dict[str, Any]) -> None:
         self.model.load_state_dict(payload[ckpt.MODEL])
-        self.optimizer.load_state_dict(payload[ckpt.OPTIMIZER])
-        self.scheduler.load_state_dict(payload[ckpt.SCHEDULER])
-        self.runtime.scaler.load_state_dict(payload[ckpt.SCALER])
-        restore_rng_state(payload[ckpt.RNG])
+        weights_only = self.resume is not None and self.resume.weights_only
+        if weights_only:  # fresh optimizer; the schedule continues at the checkpoint's step
+            fast_forward(self.scheduler, self.progress.global_step)
+        else:
+            self.optimizer.load_state_dict(payload[ckpt.OPTIMIZER])
+            self.scheduler.load_state_dict(payload[ckpt.SCHEDULER])
+            self.runtime.scaler.load_state_dict(payload[ckpt.SCALER])
+            restore_rng_state(payload[ckpt.RNG])
         checkpointer = self.checkpoints.checkpointer
         replayed = resume_history(
             self.log, self.progress, checkpointer.store.manifest if checkpointer else None
@@ -227,6 +236,7 @@ class TrainingRecipe:
             step=self.progress.global_step,
             checkpoint=str(self.resume.path if self.resume else ""),
             replayed_epochs=replayed,
+            weights_only=weights_only,
         )
         self.console.print(
             f"resumed from {self.resume.path if self.resume else ''} at epoch {self.progress.epoch}"

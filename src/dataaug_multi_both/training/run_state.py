@@ -150,12 +150,17 @@ class ResumePoint:
     path: Path
     payload: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
+    # a weights-only checkpoint the user named: its weights, epoch and step continue, the
+    # optimizer, schedule position and RNG start fresh (not an exact resume)
+    weights_only: bool = False
 
 
 def select_resume_checkpoint(path: Path) -> ResumePoint:
     """The checkpoint to resume from: `path` if it verifies against its manifest and is a
     resume checkpoint, else the most recent earlier one that does (with a warning), else
-    StorageError (exit 4)."""
+    StorageError (exit 4) that names a weights-only checkpoint that verifies, if any, and the
+    command that continues from it. Named explicitly, a weights-only checkpoint that verifies
+    is continued from (its weights; see `ResumePoint.weights_only`): never chosen silently."""
     directory = path.resolve().parent
     manifest = CheckpointManifest.read(directory)
     if manifest is None:
@@ -167,6 +172,17 @@ def select_resume_checkpoint(path: Path) -> ResumePoint:
     if problem is None:
         assert record is not None
         return ResumePoint(path, load_checkpoint(directory / record.file))
+    if record is not None and problem == WEIGHTS_ONLY_PROBLEM:
+        return ResumePoint(
+            path,
+            load_checkpoint(directory / record.file),
+            [
+                f"continuing from the weights of {path.name} (epoch {record.epoch}, "
+                "weights-only): the optimizer state, the schedule's momentum and the RNG "
+                "start fresh; this is not an exact resume"
+            ],
+            weights_only=True,
+        )
     warnings = [f"{path}: {problem}"]
     before = record.epoch if record else None
     candidates = [
@@ -183,8 +199,27 @@ def select_resume_checkpoint(path: Path) -> ResumePoint:
             )
         warnings.append(f"{candidate.file}: {issue}")
     raise StorageError(
-        f"cannot resume from {path}: {problem}, and no earlier resume checkpoint in {directory} verifies"
+        f"cannot resume from {path}: {problem}, and no earlier resume checkpoint in {directory} "
+        f"verifies{_weights_only_way_out(directory, manifest)}"
     )
+
+
+def _weights_only_way_out(directory: Path, manifest: CheckpointManifest) -> str:
+    """The newest weights-only checkpoint that verifies, as the command that continues from
+    it (the user decides: its optimizer state is gone), or ""."""
+    for record in sorted(manifest.retained(), key=lambda r: -r.epoch):
+        if record.kind != RESUME and _problem(directory, record, record.file) == (
+            WEIGHTS_ONLY_PROBLEM
+        ):
+            return (
+                f"; {record.file} (epoch {record.epoch}, weights-only) does. To continue from "
+                "its weights with a fresh optimizer state (not an exact resume): python -m "
+                f"dataaug_multi_both.cli.train --resume-from {directory / record.file}"
+            )
+    return ""
+
+
+WEIGHTS_ONLY_PROBLEM = "weights-only checkpoint (no optimizer state)"
 
 
 def _problem(directory: Path, record: CheckpointRecord | None, name: str) -> str | None:
@@ -199,7 +234,7 @@ def _problem(directory: Path, record: CheckpointRecord | None, name: str) -> str
     if not verifies(path, record.sha256):
         return "SHA256 does not match the manifest (corrupted)"
     if record.kind != RESUME:
-        return "weights-only checkpoint (no optimizer state)"
+        return WEIGHTS_ONLY_PROBLEM
     try:
         payload = load_checkpoint(path)
     except StorageError as exc:

@@ -4,6 +4,7 @@ LayerNorm, linear warm-up, then linear decay to zero (the multiplier is a pure f
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import torch
@@ -59,3 +60,12 @@ def build_scheduler(optimizer: Any, steps: int, trainer: TrainerConfig) -> Any:
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: linear_warmup_decay(step, warmup, total)
     )
+
+
+def fast_forward(scheduler: Any, step: int) -> None:
+    """Put a fresh schedule at optimizer step `step` (a continuation from weights alone): the
+    learning rate is the one the schedule gives there, not the warm-up's first."""
+    scheduler.last_epoch = step - 1
+    with warnings.catch_warnings():  # "step() before optimizer.step()": intended here
+        warnings.simplefilter("ignore", UserWarning)
+        scheduler.step()  # sets each group's learning rate for `step`
