@@ -157,10 +157,16 @@ def test_no_verifying_resume_checkpoint_is_exit_4(tmp_path: Path, damage: str) -
     assert err.value.exit_code == 4 and "no earlier resume checkpoint" in err.value.message
 
 
-def test_weights_only_checkpoint_cannot_be_resumed(tmp_path: Path) -> None:
+def test_a_weights_only_checkpoint_is_continued_from_only_when_named(tmp_path: Path) -> None:
     run_epochs(tmp_path, [0.9, 0.1])
-    with pytest.raises(StorageError, match="weights-only"):
-        select_resume_checkpoint(tmp_path / "epoch_001.pt")
+    named = select_resume_checkpoint(tmp_path / "epoch_001.pt")
+    assert named.weights_only and "not an exact resume" in named.warnings[0]
+    assert not select_resume_checkpoint(tmp_path / "epoch_002.pt").weights_only
+    data = bytearray((tmp_path / "epoch_002.pt").read_bytes())
+    data[-100] ^= 0xFF  # the last resume checkpoint corrupted: refused, with the way out
+    (tmp_path / "epoch_002.pt").write_bytes(bytes(data))
+    with pytest.raises(StorageError, match=r"epoch_001.pt \(epoch 1, weights-only\) does"):
+        select_resume_checkpoint(tmp_path / "epoch_002.pt")
 
 
 def test_disk_threshold_refuses_before_writing(tmp_path: Path) -> None:
