@@ -37,6 +37,35 @@ def run_cli(
     return Completed(proc.returncode, proc.stdout, proc.stderr)
 
 
+# Runs a command with its address space limited to what it has mapped after importing its
+# libraries plus `extra_mb`: a real allocation failure, as on a full GPU, on the CPU.
+# Nothing is imported under the limit (OpenBLAS spins forever on a failed allocation there).
+MEMORY_LIMITED = """
+import os, resource, runpy, sys
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import torch, transformers, optuna, scipy.optimize, pandas, pyarrow, datasets
+command, extra_mb = sys.argv[1], int(sys.argv[2])
+with open("/proc/self/status") as status:
+    size = next(int(line.split()[1]) for line in status if line.startswith("VmSize:")) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (size + extra_mb * 2**20, size + extra_mb * 2**20))
+sys.argv = [command, *sys.argv[3:]]
+runpy.run_module(f"dataaug_multi_both.cli.{command}", run_name="__main__", alter_sys=True)
+"""
+
+
+def run_cli_memory_limited(command: str, extra_mb: int, *args: str, cwd: Path) -> Completed:
+    """`run_cli` under a memory limit of `extra_mb` MiB above the imported libraries."""
+    proc = subprocess.run(
+        [sys.executable, "-c", MEMORY_LIMITED, command, str(extra_mb), *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "160"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return Completed(proc.returncode, proc.stdout, proc.stderr)
+
+
 def popen_cli(command: str, *args: str, cwd: Path) -> subprocess.Popen:
     """`run_cli` started in the background (output piped, as text)."""
     return subprocess.Popen(

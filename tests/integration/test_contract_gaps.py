@@ -3,13 +3,21 @@ trial directory."""
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import HPO_SMALL, TINY_STUDY, popen_cli, read_jsonl, run_cli
+from tests.integration.conftest import (
+    HPO_SMALL,
+    TINY_STUDY,
+    popen_cli,
+    read_jsonl,
+    run_cli,
+    run_cli_memory_limited,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -212,3 +220,44 @@ def test_a_corrupted_last_checkpoint_with_default_retention_names_the_way_out(
     (resume,) = [r for r in records if r["event"] == "resume"]
     assert resume["weights_only"] is True and resume["epoch"] == 1
     assert [r["epoch"] for r in records if r["event"] == "epoch_end"] == [1, 2, 3]
+
+
+# a step of batch 256 at 512 tokens needs gigabytes; one of 8, a few hundred megabytes
+BIG_STEP = ["dataset.synthetic_num_posts=30", "dataset.max_length=512", "dataset.doc_stride=64"]
+
+
+def test_out_of_memory_in_train_is_one_line_with_what_to_change(tmp_path: Path) -> None:
+    args = [*TINY, *BIG_STEP, "trainer.batch_size=256", "output.trial_id=oom"]
+    result = run_cli_memory_limited("train", 1500, *args, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: out of memory on cpu (tried to allocate ")
+    assert "lower trainer.batch_size (now 256)" in line and "gradient_accumulation_steps" in line
+
+
+def test_out_of_memory_fails_one_trial_and_the_study_goes_on(tmp_path: Path) -> None:
+    config = tmp_path / "hpo_oom.yaml"
+    config.write_text(
+        "dataset: {dataset_id: synthetic, synthetic_num_posts: 30, max_length: 512,"
+        " doc_stride: 64}\n"
+        "trainer: {max_epochs: 1, num_threads: 1}\n"
+        "tracking: {backend: none}\n"
+        "study: {num_trials: 3, sampler: {type: GridSampler}}\n"
+        "search_space:\n"
+        "  model_id: {type: categorical, choices: [tiny-bert]}\n"
+        "  batch_size: {type: categorical, choices: [8, 256, 16]}\n"
+    )
+    result = run_cli_memory_limited("hpo", 1500, "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 1, result.stderr  # partial success
+    assert "Traceback" not in result.stderr
+    (study_dir,) = (tmp_path / "experiments").glob("study_*")
+    record = json.loads((study_dir / "study.json").read_text())
+    assert record["counts"] == {"COMPLETE": 2, "FAIL": 1} and record["status"] == "failed"
+    import optuna
+
+    study = optuna.load_study(
+        study_name=record["name"], storage=f"sqlite:///{study_dir / 'optuna_study.db'}"
+    )
+    (failed,) = [t for t in study.trials if t.state.name == "FAIL"]
+    assert failed.params["batch_size"] == 256
+    assert failed.user_attrs["fail_reason"].startswith("out of memory on cpu")

@@ -20,6 +20,7 @@ from dataaug_multi_both.training.distributed import (
     process_group,
     torch_device,
 )
+from dataaug_multi_both.training.memory import is_out_of_memory, out_of_memory
 from dataaug_multi_both.training.recipe import TrainingRecipe
 from dataaug_multi_both.training.run_options import RunOptions, TrainingResult
 from dataaug_multi_both.untrusted import read_json
@@ -30,7 +31,14 @@ def run_training(config: TrainConfig, options: RunOptions) -> TrainingResult:
     device = torch_device(config.trainer.device)
     with process_group(options.dist, device, config.trainer.ddp_timeout_sec):
         options = _elastic_resume(config, options)
-        return _run(config, options)
+        try:
+            return _run(config, options)
+        except (MemoryError, RuntimeError) as exc:
+            if not is_out_of_memory(exc):
+                raise
+            error = out_of_memory(exc, config, str(options.dist.device(device)))
+        # raised outside the handler: the failed step's frames (and tensors) are freed
+        raise error
 
 
 def _elastic_resume(config: TrainConfig, options: RunOptions) -> RunOptions:
