@@ -13,6 +13,7 @@ import pytest
 from tests.integration.conftest import (
     HPO_SMALL,
     TINY_STUDY,
+    PostgresServer,
     popen_cli,
     read_jsonl,
     run_cli,
@@ -261,3 +262,45 @@ def test_out_of_memory_fails_one_trial_and_the_study_goes_on(tmp_path: Path) -> 
     (failed,) = [t for t in study.trials if t.state.name == "FAIL"]
     assert failed.params["batch_size"] == 256
     assert failed.user_attrs["fail_reason"].startswith("out of memory on cpu")
+
+
+def test_four_workers_started_at_once_on_a_fresh_postgres_database(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """As docs/hpo.md tells users to: the same command on several workers at the same moment.
+    Creating Optuna's tables and the study, and recording its id, happen once."""
+    import optuna
+    import psycopg2
+
+    for attempt in range(3):
+        database = f"fresh_{attempt}"
+        connection = psycopg2.connect(
+            host="127.0.0.1", port=postgres.port, user="postgres", dbname="postgres"
+        )
+        connection.autocommit = True
+        connection.cursor().execute(f"CREATE DATABASE {database}")
+        connection.close()
+        url = f"postgresql://postgres@127.0.0.1:{postgres.port}/{database}"
+        args = [
+            "--config",
+            HPO_SMALL,
+            "--study-name",
+            "race",
+            "--study-dir",
+            str(tmp_path / f"shared_{attempt}"),
+            "--num-trials",
+            "1",
+            *TINY_STUDY,
+            "tracking.backend=none",
+            f"study.storage={url}",
+        ]
+        workers = [popen_cli("hpo", *args, cwd=tmp_path) for _ in range(4)]
+        for worker in workers:
+            _, stderr = worker.communicate(timeout=600)
+            assert worker.returncode == 0, f"attempt {attempt}: {stderr}"
+        study = optuna.load_study(
+            study_name="race", storage=url.replace("postgresql://", "postgresql+psycopg2://")
+        )
+        assert [t.state.name for t in study.trials].count("COMPLETE") == 1
+        record = json.loads((tmp_path / f"shared_{attempt}" / "study.json").read_text())
+        assert record["study_id"] == f"study_{study.user_attrs['study_id']}"

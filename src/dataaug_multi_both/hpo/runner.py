@@ -49,6 +49,7 @@ from dataaug_multi_both.hpo.storage import (
     quiet_lost_connection,
     redact_url,
     resolve_storage_url,
+    setup_lock,
     with_connection_retry,
 )
 from dataaug_multi_both.hpo.study import (
@@ -127,21 +128,22 @@ class StudyRunner:
         recorded = StudyRecord.read(self.study_dir).storage if known else None
         self.url = resolve_storage_url(self.study_dir, self.hpo.study.storage, recorded)
         cfg = self.hpo.study
-        self.storage = open_storage(
-            self.url, cfg.heartbeat_interval, cfg.grace_period, cfg.connection_retry_sec
-        )
-        self.study = self._retry(
-            lambda: optuna.create_study(
-                storage=self.storage,
-                study_name=self.name,
-                sampler=make_sampler(cfg.sampler, self.hpo.search_space),
-                pruner=make_pruner(cfg.pruner),
-                direction="maximize",
-                load_if_exists=True,
-            ),
-            "create or load the study",
-        )
-        self._adopt_study_attributes()
+        with setup_lock(self.url, cfg.connection_retry_sec):  # workers started together
+            self.storage = open_storage(
+                self.url, cfg.heartbeat_interval, cfg.grace_period, cfg.connection_retry_sec
+            )
+            self.study = self._retry(
+                lambda: optuna.create_study(
+                    storage=self.storage,
+                    study_name=self.name,
+                    sampler=make_sampler(cfg.sampler, self.hpo.search_space),
+                    pruner=make_pruner(cfg.pruner),
+                    direction="maximize",
+                    load_if_exists=True,
+                ),
+                "create or load the study",
+            )
+            self._adopt_study_attributes()
         self.study_dir.mkdir(parents=True, exist_ok=True)
         self.experiments_dir.mkdir(parents=True, exist_ok=True)
         self.log = RunLog(StudyPaths(self.study_dir).log)

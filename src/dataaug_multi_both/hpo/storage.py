@@ -3,10 +3,11 @@ several workers), with heartbeats so that a killed worker's trial is failed and 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -140,11 +141,7 @@ def open_storage(
     once with the same parameters (RetryHeartbeatStaleTrialCallback, Optuna 5)."""
     import optuna
 
-    if sqlalchemy_misreads(url):  # it would send part of the password as the host name
-        raise StudyStorageError(
-            f"cannot open study storage {redact_url(url)}: its password holds an unencoded '@' "
-            "(or the URL another '@' after it): percent-encode each '@' after the user name as %40"
-        )
+    _refuse_misread(url)
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine_kwargs = {"pool_pre_ping": True} if not url.startswith("sqlite") else {}
@@ -165,10 +162,66 @@ def open_storage(
     except StudyStorageError:
         raise
     except Exception as exc:  # bad URL, missing driver, refused credentials
+        raise _cannot_open(url, exc) from None
+
+
+def _refuse_misread(url: str) -> None:
+    if sqlalchemy_misreads(url):  # it would send part of the password as the host name
         raise StudyStorageError(
-            f"cannot open study storage {redact_url(url)}: {type(exc).__name__}: "
-            f"{redact_text(first_line(exc), url_secrets(url))[:200]}"
-        ) from None
+            f"cannot open study storage {redact_url(url)}: its password holds an unencoded '@' "
+            "(or the URL another '@' after it): percent-encode each '@' after the user name as %40"
+        )
+
+
+def _cannot_open(url: str, exc: BaseException) -> StudyStorageError:
+    return StudyStorageError(
+        f"cannot open study storage {redact_url(url)}: {type(exc).__name__}: "
+        f"{redact_text(first_line(exc), url_secrets(url))[:200]}"
+    )
+
+
+# one PostgreSQL advisory-lock key for the set-up of every study of this tool
+SETUP_LOCK_KEY = 0x6461746161756701
+
+
+@contextlib.contextmanager
+def setup_lock(url: str, connection_retry_sec: float) -> Iterator[None]:
+    """Serialise what workers started at the same moment must do once: Optuna creating its
+    tables in a fresh database (concurrently, PostgreSQL refuses all but one with a
+    UniqueViolation), creating the study and recording its id. A PostgreSQL session-level
+    advisory lock, freed by the server if the worker dies; other databases: none needed
+    (SQLite serialises its writers)."""
+    if not url.startswith(("postgresql", "postgres:")):
+        yield
+        return
+    import sqlalchemy
+
+    _refuse_misread(url)
+    lock = sqlalchemy.text("SELECT pg_advisory_lock(:key)")
+
+    def connect() -> Any:
+        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+        connection = engine.connect()
+        connection.execute(lock, {"key": SETUP_LOCK_KEY})
+        return connection
+
+    try:
+        connection = with_connection_retry(
+            connect, "lock the study storage for set-up", url, connection_retry_sec
+        )
+    except StudyStorageError:
+        raise
+    except Exception as exc:
+        raise _cannot_open(url, exc) from None
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):  # closing the session frees the lock anyway
+            connection.execute(
+                sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": SETUP_LOCK_KEY}
+            )
+        with contextlib.suppress(Exception):
+            connection.close()
 
 
 def quiet_lost_connection(args: threading.ExceptHookArgs) -> None:
