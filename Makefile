@@ -19,7 +19,7 @@ PYTEST_ARGS ?= -v --cov=src/dataaug_multi_both -n 2 --dist loadfile
 
 .DEFAULT_GOAL := help
 .PHONY: help install postgres demo demo-train test test-unit lint format train hpo resume evaluate clean-artifacts \
-        list-studies docker-build docker-run bench
+        list-studies docker-build docker-build-cuda docker-run bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -100,10 +100,17 @@ bench: $(VENV)/.bench-stamp ## the four benchmarks against HF Trainer, quick mod
 	cd benchmarks && OMP_NUM_THREADS=1 ../$(BIN)/python study_footprint.py --json ../$(BENCH_OUT)/study_footprint.json
 	cd benchmarks && ../$(BIN)/python hpo_overhead.py $(BENCH_ARGS) --json ../$(BENCH_OUT)/hpo_overhead.json
 
-docker-build: ## build the image (needs a Docker engine)
-	docker build -f docker/Dockerfile -t dataaug-multi-both .
+IMAGE ?= dataaug-multi-both:latest
+# the contract's `--gpus all`; on a machine without NVIDIA's container toolkit: DOCKER_GPUS=
+DOCKER_GPUS ?= --gpus all
+CMD ?=
 
-docker-run: ## run the demo in the image (as you, so that ./experiments stays yours)
-	mkdir -p experiments
-	docker run --rm --user "$$(id -u):$$(id -g)" -e HOME=/tmp \
-	  -v $(PWD)/experiments:/app/experiments dataaug-multi-both
+docker-build: ## build the CPU image dataaug-multi-both:latest (needs a Docker engine)
+	docker build -f docker/Dockerfile -t $(IMAGE) .
+
+docker-build-cuda: ## build the CUDA image under the same tag (torch's CUDA wheels from PyPI)
+	docker build -f docker/Dockerfile --build-arg TORCH_INDEX=https://pypi.org/simple -t $(IMAGE) .
+
+docker-run: ## the demo (hpo study, test evaluation, listing) in the image, on ./ at /workspace, as you; CMD="train --config configs/demo.yaml" runs one command
+	docker run -it --rm $(DOCKER_GPUS) --user "$$(id -u):$$(id -g)" -e HOME=/tmp \
+	  -v $(PWD):/workspace $(IMAGE) $(CMD)
