@@ -2,9 +2,12 @@
 # is installed system-wide except by `make postgres`, which you run yourself (sudo apt-get).
 PYTHON ?= python3
 VENV ?= .venv
-# The CPU wheel of torch 2.13.0 lies on this machine's disk; an unpinned torch would pull a
-# multi-GB CUDA build. Override on a GPU box, e.g. make test TORCH_SPEC="torch==2.13.0".
+# torch is pinned and installed first so that nothing else pulls a newer one. On this project's
+# machines torch==2.13.0 is a CPU wheel on local disk; from plain PyPI the same pin is a CUDA
+# build (what a GPU box wants). CPU-only box elsewhere:
+#   make test TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
 TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= configs/train.yaml
@@ -26,7 +29,7 @@ help: ## list the targets
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
@@ -111,6 +114,6 @@ docker-build: ## build the CPU image dataaug-multi-both:latest (needs a Docker e
 docker-build-cuda: ## build the CUDA image under the same tag (torch's CUDA wheels from PyPI)
 	docker build -f docker/Dockerfile --build-arg TORCH_INDEX=https://pypi.org/simple -t $(IMAGE) .
 
-docker-run: ## the demo (hpo study, test evaluation, listing) in the image, on ./ at /workspace, as you; CMD="train --config configs/demo.yaml" runs one command
+docker-run: ## the demo (study, evaluation, listing) in the image, ./ at /workspace, as you; CMD="train ..." one command; DOCKER_GPUS= without GPUs
 	docker run -it --rm $(DOCKER_GPUS) --user "$$(id -u):$$(id -g)" -e HOME=/tmp \
 	  -v $(PWD):/workspace $(IMAGE) $(CMD)

@@ -233,7 +233,14 @@ def test_out_of_memory_in_train_is_one_line_with_what_to_change(tmp_path: Path) 
     assert result.returncode == 1, result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: out of memory on cpu (tried to allocate ")
-    assert "lower trainer.batch_size (now 256)" in line and "gradient_accumulation_steps" in line
+    assert "try trainer.batch_size=128 trainer.gradient_accumulation_steps=2" in line
+    assert "RuntimeError" not in line  # the allocator's own text adds nothing
+    (end,) = [
+        r
+        for r in read_jsonl(tmp_path / "experiments" / "trial_oom" / "logs" / "train.jsonl")
+        if r["event"] == "run_end"
+    ]
+    assert end["status"] == "FAILED" and "can't allocate memory" in end["reason"]
 
 
 def test_out_of_memory_fails_one_trial_and_the_study_goes_on(tmp_path: Path) -> None:

@@ -96,7 +96,7 @@ class Objective:
             outcome.params = dict(trial.params)
             config = trial_config(self.base, values, trial_id)
             self.console.print(
-                f"[bold]trial {number}[/bold] ({trial_id}): "
+                f"[bold]trial {number}[/bold] ({trial_name(trial_id)}): "
                 + ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items()),
                 highlight=False,
             )

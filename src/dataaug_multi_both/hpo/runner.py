@@ -75,6 +75,7 @@ from dataaug_multi_both.layout import (
     TRIAL_PREFIX,
     StudyPaths,
     TrialPaths,
+    study_name,
     study_trial_id,
     trial_name,
 )
@@ -159,7 +160,7 @@ class StudyRunner:
         self.record.write(self.study_dir)
         self.log.write(
             "study_resume" if self.options.resume else "study_start",
-            study_id=self.study_id,
+            study_id=study_name(self.study_id),
             name=self.name,
             storage=redact_url(self.url),
             requested_trials=cfg.num_trials,
@@ -168,7 +169,8 @@ class StudyRunner:
             validation_baselines=self.baselines,
         )
         self.console.print(
-            f"study {self.name} ({self.study_id}) in {self.study_dir}; storage {redact_url(self.url)}"
+            f"study {self.name} ({study_name(self.study_id)}) in {self.study_dir}; "
+            f"storage {redact_url(self.url)}"
         )
         if self.baselines:
             self.console.print(
@@ -326,7 +328,7 @@ class StudyRunner:
         self.log.write(
             "trial_end",
             number=outcome.number,
-            trial_id=outcome.trial_id,
+            trial_id=trial_name(outcome.trial_id),
             params=outcome.params,
             state=outcome.state,
             value=outcome.value,

@@ -90,12 +90,15 @@ def _run(config: TrainConfig, options: RunOptions) -> TrainingResult:
         result = recipe.train()
         recipe.finish_tracking()
         return result
-    except Interrupted:
+    except Interrupted as exc:
+        recipe.ended("KILLED", exc)
         recipe.tracking.abandon("KILLED")
         raise
-    except TrackingError:
+    except TrackingError as exc:
+        recipe.ended("FAILED", exc)
         raise
-    except BaseException:
+    except BaseException as exc:
+        recipe.ended("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED", exc)
         recipe.tracking.abandon("FAILED")
         raise
     finally:

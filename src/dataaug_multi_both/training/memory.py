@@ -43,10 +43,23 @@ def out_of_memory(exc: BaseException, config: TrainConfig, device: str) -> OutOf
     trainer, dataset = config.trainer, config.dataset
     request = _REQUEST.search(str(exc))
     detail = f" (tried to allocate {_amount(*request.groups())})" if request else ""
-    return OutOfMemory(
-        f"out of memory on {device}{detail}: lower trainer.batch_size (now {trainer.batch_size}) "
-        "and raise trainer.gradient_accumulation_steps (now "
-        f"{trainer.gradient_accumulation_steps}) to keep the effective batch, or lower "
-        f"dataset.max_length (now {dataset.max_length}); {type(exc).__name__}: "
-        f"{first_line(exc)[:160]}"
+    batch, steps = trainer.batch_size, trainer.gradient_accumulation_steps
+    smaller = (
+        f"trainer.batch_size={batch // 2} trainer.gradient_accumulation_steps={steps * 2} (the "
+        f"same effective batch of {batch * steps}), or "
+        if batch > 1
+        else ""
     )
+    return OutOfMemory(
+        f"out of memory on {device}{detail} with trainer.batch_size {batch}: try {smaller}a "
+        f"smaller dataset.max_length (now {dataset.max_length}){_device_state(exc)}"
+    )
+
+
+def _device_state(exc: BaseException) -> str:
+    """What CUDA adds after its first sentence (the GPU's capacity and what is free), cut
+    at a sentence end; the CPU allocator's text only repeats the request: nothing."""
+    text = first_line(exc)
+    sentences = [s.strip() for s in text.split(". ") if "GPU" in s and "capacity" in s]
+    state = ". ".join(sentences)
+    return f"; {state[:200].rstrip('.')}" if state else ""

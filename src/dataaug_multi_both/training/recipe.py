@@ -24,7 +24,7 @@ from dataaug_multi_both.config.schema import ModelConfig, TrainConfig, TrainerCo
 from dataaug_multi_both.data.epoch_augmentation import epoch_training_data
 from dataaug_multi_both.data.pipeline import PreparedData, feature_cache_dir, prepare_data
 from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
-from dataaug_multi_both.errors import Interrupted
+from dataaug_multi_both.errors import Interrupted, first_line
 from dataaug_multi_both.layout import TrialPaths
 from dataaug_multi_both.metric_names import resolve_metric_name
 from dataaug_multi_both.model.encoder import (
@@ -75,6 +75,7 @@ class TrainingRecipe:
         self.stop = StopRequest()
         self.dist = options.dist
         self._notes: set[str] = set()
+        self._end: dict[str, str] = {"status": "FINISHED"}
         self._group_notes: dict[str, str] = {}
         setting = config.trainer.decision_threshold  # replaced by each validation's choice
         self.threshold: DecisionThreshold = fixed_threshold(
@@ -410,6 +411,10 @@ class TrainingRecipe:
             self.console.print(f"removed {self.trial_dir}: the run did not start", highlight=False)
         trial_lock.release(self.trial_dir)
 
+    def ended(self, status: str, error: BaseException) -> None:
+        """How the run ended, for `run_end` in train.jsonl (FINISHED when never called)."""
+        self._end = {"status": status, "reason": first_line(error)[:300]}
+
     def cleanup(self) -> None:
         try:  # a write still pending after a failure: let it finish, note its error
             self.checkpoints.close()
@@ -417,6 +422,12 @@ class TrainingRecipe:
             self.log.write(
                 "checkpoint", epoch=self.progress.epoch, action="write_failed", error=str(exc)
             )
-        self.log.write("run_end", epoch=self.progress.epoch, step=self.progress.global_step)
+        self.log.write(
+            "run_end",
+            epoch=self.progress.epoch,
+            step=self.progress.global_step,
+            status=self._end["status"],
+            reason=self._end.get("reason"),
+        )
         if self.dist.is_main:
             trial_lock.release(self.trial_dir)

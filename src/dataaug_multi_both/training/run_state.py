@@ -177,9 +177,10 @@ def select_resume_checkpoint(path: Path) -> ResumePoint:
             path,
             load_checkpoint(directory / record.file),
             [
-                f"continuing from the weights of {path.name} (epoch {record.epoch}, "
-                "weights-only): the optimizer state, the schedule's momentum and the RNG "
-                "start fresh; this is not an exact resume"
+                f"continuing from the weights of {path.name} (epoch {record.epoch}, step "
+                f"{record.step}, weights-only): a fresh AdamW state and RNG, the "
+                f"learning-rate schedule continues at step {record.step}; this is not "
+                "an exact resume"
             ],
             weights_only=True,
         )
@@ -213,8 +214,8 @@ def _weights_only_way_out(directory: Path, manifest: CheckpointManifest) -> str:
         ):
             return (
                 f"; {record.file} (epoch {record.epoch}, weights-only) does. To continue from "
-                "its weights with a fresh optimizer state (not an exact resume): python -m "
-                f"dataaug_multi_both.cli.train --resume-from {directory / record.file}"
+                "its weights with a fresh optimizer state (not an exact resume), run the same "
+                f"command with --resume-from {directory / record.file}"
             )
     return ""
 

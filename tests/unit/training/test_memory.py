@@ -31,8 +31,19 @@ def test_the_message_names_the_request_and_the_settings() -> None:
         "cuda:0",
     )
     assert cuda.exit_code == 1
-    assert cuda.message.startswith("out of memory on cuda:0 (tried to allocate 2.00 GiB): ")
+    assert cuda.message.startswith("out of memory on cuda:0 (tried to allocate 2.00 GiB) with ")
     cpu = out_of_memory(RuntimeError("you tried to allocate 509607936 bytes."), config, "cpu")
     assert "(tried to allocate 486.00 MiB)" in cpu.message
-    assert f"trainer.batch_size (now {config.trainer.batch_size})" in cpu.message
+    batch = config.trainer.batch_size
+    assert f"try trainer.batch_size={batch // 2} trainer.gradient_accumulation_steps=2" in (
+        cpu.message
+    )
+    assert "has a total capacity" not in cpu.message
+    full = torch.OutOfMemoryError(
+        "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.19 GiB"
+        " of which 10.06 MiB is free. Process 7 has 79.18 GiB memory in use."
+    )
+    assert out_of_memory(full, config, "cuda:0").message.endswith(
+        "GPU 0 has a total capacity of 79.19 GiB of which 10.06 MiB is free"
+    )
     assert "\n" not in out_of_memory(MemoryError(), config, "cpu").message
