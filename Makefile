@@ -116,4 +116,4 @@ docker-build-cuda: ## build the CUDA image under the same tag (torch's CUDA whee
 
 docker-run: ## the demo (study, evaluation, listing) in the image, ./ at /workspace, as you; CMD="train ..." one command; DOCKER_GPUS= without GPUs
 	docker run -it --rm $(DOCKER_GPUS) --user "$$(id -u):$$(id -g)" -e HOME=/tmp \
-	  -v $(PWD):/workspace $(IMAGE) $(CMD)
+	  -v "$(CURDIR)":/workspace $(IMAGE) $(CMD)

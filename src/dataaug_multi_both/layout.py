@@ -30,6 +30,7 @@ TRAIN_LOG = "train.jsonl"
 HPO_LOG = "hpo.jsonl"
 STUDY_FILE = "study.json"
 STUDY_DB = "optuna_study.db"
+SETUP_LOCK_SUFFIX = ".setup.lock"  # beside a study's SQLite file: one worker sets it up at a time
 PLOTS_DIR = "plots"
 # the only names the checkpoint store writes, and so the only ones a manifest may name
 # a trial or study id read back from a file may become part of a path: letters, digits, _ . -

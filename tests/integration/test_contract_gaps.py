@@ -143,13 +143,28 @@ def test_cleanup_finds_a_run_killed_before_its_first_epoch(tmp_path: Path) -> No
     elsewhere = experiments / "trial_elsewhere"  # its checkpoints went to --checkpoint-dir
     (elsewhere / "logs").mkdir(parents=True)
     (elsewhere / "logs" / "train.jsonl").write_text('{"event": "epoch_end", "epoch": 1}\n')
+    # a directory named like a run but holding a file no run writes is never removed whole
+    notes = experiments / "trial_keep_notes"
+    (notes / "logs").mkdir(parents=True)
+    (notes / "logs" / "train.jsonl").write_text('{"event": "setup", "epoch": 0}\n')
+    (notes / "results.csv").write_text("mine")
+    # a name that would be markup or a terminal escape is shown as it is, never interpreted
+    (elsewhere / "logs" / "[b]\x1b]0;.tmp-1").write_text("x")
     preview = run_cli("cleanup", "--orphaned-only", "--dry-run", cwd=tmp_path)
     assert preview.returncode == 0, preview.stderr
     assert "trial_killed" in preview.stdout and "run that kept no checkpoint" in preview.stdout
+    assert "[b]?]0;.tmp-1" in preview.stdout and "\x1b" not in preview.stdout
     assert killed.is_dir()
     done = run_cli("cleanup", "--orphaned-only", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert not killed.exists() and elsewhere.is_dir()
+    assert not killed.exists() and elsewhere.is_dir() and (notes / "results.csv").is_file()
+    # --trial-dir given a directory that is not a run's (a slip of the finger)
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "main.c").write_text("int main;")
+    slip = run_cli("cleanup", "--trial-dir", str(project), "--orphaned-only", cwd=tmp_path)
+    assert slip.returncode == 0, slip.stderr
+    assert (project / "src" / "main.c").is_file()
 
 
 def test_a_study_directory_outside_the_experiments_directory_finds_its_trials(
@@ -311,3 +326,60 @@ def test_four_workers_started_at_once_on_a_fresh_postgres_database(
         assert [t.state.name for t in study.trials].count("COMPLETE") == 1
         record = json.loads((tmp_path / f"shared_{attempt}" / "study.json").read_text())
         assert record["study_id"] == f"study_{study.user_attrs['study_id']}"
+
+
+def test_a_planted_study_record_does_not_steer_cleanup_at_other_trials(tmp_path: Path) -> None:
+    import shutil
+
+    import optuna
+
+    made = run_cli(
+        "hpo",
+        "--config",
+        HPO_SMALL,
+        "--num-trials",
+        "1",
+        *TINY_STUDY,
+        "tracking.backend=none",
+        cwd=tmp_path,
+    )
+    assert made.returncode == 0, made.stderr
+    experiments = tmp_path / "experiments"
+    (victim,) = experiments.glob("study_*")
+    before = sorted(str(p.relative_to(experiments)) for p in experiments.rglob("*.pt"))
+    planted = tmp_path / "elsewhere" / "study_x"
+    planted.mkdir(parents=True)
+    shutil.copy(victim / "study.json", planted / "study.json")  # same id, same trials home
+    name = json.loads((planted / "study.json").read_text())["name"]
+    optuna.create_study(study_name=name, storage=f"sqlite:///{planted / 'optuna_study.db'}")
+    result = run_cli("cleanup", "--study-dir", str(planted), "--aggressive", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(str(p.relative_to(experiments)) for p in experiments.rglob("*.pt")) == before
+    assert before  # the victim's trial kept its checkpoint
+
+
+def test_a_worker_whose_start_fails_leaves_the_other_workers_study_alone(
+    tmp_path: Path,
+) -> None:
+    """Two workers on one new study directory (SQLite), started together; one cannot load
+    its data. It takes back only what it made, never what the other one is using."""
+    shared = ["--config", HPO_SMALL, "--study-name", "pair", "--study-dir", "shared"]
+    good = popen_cli(
+        "hpo", *shared, "--num-trials", "1", *TINY_STUDY, "tracking.backend=none", cwd=tmp_path
+    )
+    bad = popen_cli(
+        "hpo",
+        *shared,
+        "--num-trials",
+        "1",
+        *TINY_STUDY,
+        "tracking.backend=none",
+        f"dataset.dataset_id={tmp_path / 'no-such-data'}",
+        cwd=tmp_path,
+    )
+    _, bad_err = bad.communicate(timeout=600)
+    _, good_err = good.communicate(timeout=600)
+    assert bad.returncode == 3, bad_err
+    assert good.returncode == 0, good_err
+    record = json.loads((tmp_path / "shared" / "study.json").read_text())
+    assert record["counts"] == {"COMPLETE": 1}

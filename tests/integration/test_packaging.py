@@ -33,7 +33,7 @@ def make_n(target: str) -> str:
 def test_docker_run_is_the_contracts_command() -> None:
     command = " ".join(make_n("docker-run").split())
     assert command.startswith("docker run -it --rm --gpus all ")
-    assert f"-v {REPO}:/workspace dataaug-multi-both:latest" in command
+    assert f'-v "{REPO}":/workspace dataaug-multi-both:latest' in command
     assert "-t dataaug-multi-both:latest" in make_n("docker-build")
     assert "--build-arg TORCH_INDEX=https://pypi.org/simple" in make_n("docker-build-cuda")
 

@@ -9,7 +9,7 @@ that leaves it empty, so a file someone else put there keeps it."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from dataaug_multi_both.checkpointing.store import unlink_in
@@ -18,15 +18,15 @@ from dataaug_multi_both.layout import (
     CHECKPOINTS_DIR,
     CONFIG_FILE,
     HPO_LOG,
-    LOCK_FILE,
     LOGS_DIR,
     MANIFEST_FILE,
+    SETUP_LOCK_SUFFIX,
     SPLIT_MANIFEST_FILE,
     STUDY_RETENTION_LOCK,
     TRAIN_LOG,
 )
 
-# what a run writes before its first epoch (the lock goes last: see `discard_unstarted_run`)
+# what a run writes before its first epoch (its lock file is released by the lock itself)
 RUN_START_FILES = (
     CONFIG_FILE,
     SPLIT_MANIFEST_FILE,
@@ -60,23 +60,27 @@ def discard(directory: Path, names: Iterable[str]) -> bool:
     return not directory.exists()
 
 
-def discard_unstarted_run(trial_dir: Path) -> bool:
-    """A run directory this run created and that holds no checkpoint: its start-up files.
-    The caller still holds the trial's lock; its file goes with the rest and the lock is
-    released afterwards (no other process can take the file in between)."""
+def discard_unstarted_run(trial_dir: Path, release_lock: Callable[[], None]) -> bool:
+    """A run directory this run created and that holds no checkpoint: its start-up files,
+    then (once `release_lock` has removed the lock file, while still holding it) the
+    directory if that leaves it empty. The lock file is the lock's own business: removed
+    here by path, it could be a new run's that took the directory in between."""
     checkpoints = trial_dir / CHECKPOINTS_DIR
     if checkpoints.is_dir() and any(checkpoints.glob("*.pt")):
+        release_lock()
         return False
-    try:
-        return discard(trial_dir, [*RUN_START_FILES, LOCK_FILE])
-    except StorageError:
-        return False
+    with contextlib.suppress(StorageError):  # what is left keeps the directory
+        discard(trial_dir, RUN_START_FILES)
+    release_lock()
+    with contextlib.suppress(OSError):
+        trial_dir.rmdir()
+    return not trial_dir.exists()
 
 
 def discard_unstarted_study(study_dir: Path, database: str | None) -> bool:
     """A study directory this `hpo` created and that has no study.json yet; `database`: the
     name of the study's own SQLite file in it (None when the study is stored elsewhere)."""
-    files = [database, f"{database}-journal"] if database else []
+    files = [database, f"{database}-journal", f"{database}{SETUP_LOCK_SUFFIX}"] if database else []
     names = [*STUDY_START_FILES, *files]
     try:
         return discard(study_dir, names)

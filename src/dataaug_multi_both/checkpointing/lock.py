@@ -17,7 +17,8 @@ import json
 import os
 import socket
 import stat
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from dataaug_multi_both.errors import StorageError, TrialInUse
@@ -148,3 +149,34 @@ def holder(trial_dir: Path) -> str:
         return f"pid {int(owner['pid'])} on {str(owner['host'])[:64]}"
     except (ValueError, KeyError, TypeError, ArithmeticError):
         return "unknown process"
+
+
+@contextlib.contextmanager
+def waiting_lock(path: Path, wait_sec: float, on_wait: Callable[[], None]) -> Iterator[None]:
+    """An exclusive lock on `path` (created, in a created directory), waiting for it at most
+    `wait_sec` seconds (`on_wait` is called once if it must wait); StorageError after that.
+    Whoever holds it may remove the file before leaving (then a waiter that locked the old
+    file takes the new one: `_try_lock` checks that the path still names what it locked)."""
+    deadline = time.monotonic() + wait_sec
+    waited = False
+    while True:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)  # again: the holder may remove it
+            fd = _try_lock(path)
+        except OSError as exc:
+            raise StorageError(f"cannot take the lock {path}: {exc.strerror}") from None
+        if fd is not None:
+            break
+        if time.monotonic() > deadline:
+            raise StorageError(
+                f"{path} has been held by another process for {wait_sec:.0f}s; if no other "
+                "worker is starting this study, that process is stuck: stop it"
+            )
+        if not waited:
+            on_wait()
+            waited = True
+        time.sleep(0.2)
+    try:
+        yield
+    finally:
+        os.close(fd)

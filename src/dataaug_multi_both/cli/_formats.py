@@ -6,11 +6,13 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from dataaug_multi_both.checkpointing.manifest import json_safe
 
@@ -26,16 +28,25 @@ class Column:
     as_date: bool = False  # an ISO timestamp shown as its date (json/csv keep it whole)
 
 
-def _cell(value: Any, number_format: str, as_date: bool = False) -> str:
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def plain(value: object) -> Text:
+    """`value` as literal text for the terminal: Rich markup is not interpreted and control
+    characters (an escape sequence in a planted file or directory name) show as `?`."""
+    return Text(_CONTROL.sub("?", str(value)))
+
+
+def _cell(value: Any, number_format: str, as_date: bool = False) -> Text:
     if value is None:
-        return "-"
+        return plain("-")
     if isinstance(value, bool):
-        return str(value)  # True / False, as the contract's tables show them
+        return plain(value)  # True / False, as the contract's tables show them
     if as_date and isinstance(value, str):
-        return value[:10]
+        return plain(value[:10])
     if isinstance(value, float):
-        return "n/a" if math.isnan(value) else format(value, number_format)
-    return str(value)
+        return plain("n/a" if math.isnan(value) else format(value, number_format))
+    return plain(value)
 
 
 def metric_header(name: str) -> str:

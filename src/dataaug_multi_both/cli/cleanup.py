@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from dataaug_multi_both.cli._common import make_console, run_command
+from dataaug_multi_both.cli._formats import plain
 from dataaug_multi_both.errors import DataAugError
 
 DEFAULT_ROOT = "experiments"
@@ -84,7 +85,7 @@ def _run(argv: list[str] | None) -> int:
     console = make_console()
     verb = "would" if args.dry_run else "will"
     table = Table(
-        title=f"cleanup of {scope.root} ({mode}{', dry run' if args.dry_run else ''})",
+        title=plain(f"cleanup of {scope.root} ({mode}{', dry run' if args.dry_run else ''})"),
         title_justify="left",
     )
     for column in ("action", "path", "MB", "reason"):
@@ -92,11 +93,11 @@ def _run(argv: list[str] | None) -> int:
     for action in plan.actions:
         table.add_row(
             action.kind,
-            str(action.path.relative_to(scope.root)),
+            plain(action.path.relative_to(scope.root)),
             f"{action.bytes / 1e6:.2f}",
             action.reason,
         )
-    console.print(table if plan.actions else f"nothing to clean in {scope.root}")
+    console.print(table if plan.actions else plain(f"nothing to clean in {scope.root}"))
     freed = plan.bytes_to_free if args.dry_run else execute(plan, scope.root)
     console.print(
         f"space {verb} be freed: {freed / 1e9:.3f} GB"
@@ -104,12 +105,12 @@ def _run(argv: list[str] | None) -> int:
         else f"space freed: {freed / 1e9:.3f} GB"
     )
     for kept in plan.preserved:
-        console.print(f"preserved: {kept.relative_to(scope.root)}")
+        console.print(plain(f"preserved: {kept.relative_to(scope.root)}"))
     for reason in plan.skipped:
-        console.print(f"skipped: {reason}")
+        console.print(plain(f"skipped: {reason}"))
     if plan.problems:
         for problem in plan.problems:
-            console.print(f"not cleaned: {problem}", highlight=False)
+            console.print(plain(f"not cleaned: {problem}"))
         raise DataAugError(f"{len(plan.problems)} trial(s) not cleaned: unreadable manifests")
     return 0
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dataaug_multi_both.checkpointing import lock
+from dataaug_multi_both.checkpointing.atomic import TEMP_MARKER
 from dataaug_multi_both.checkpointing.cleanup import Action, TrialFacts, stray_temp_files
 from dataaug_multi_both.config.compose import artifact_config
 from dataaug_multi_both.config.schema import RetentionConfig, TrainConfig
@@ -16,7 +17,15 @@ from dataaug_multi_both.hpo.evaluate import load_study_for
 from dataaug_multi_both.hpo.study import STUDY_ID, StudyRecord, study_dirs, trials_home
 from dataaug_multi_both.hpo.trials import best_trial, study_retention_plan
 from dataaug_multi_both.layout import (
+    CHECKPOINT_FILE,
+    CHECKPOINTS_DIR,
+    CONFIG_FILE,
+    LOCK_FILE,
+    LOGS_DIR,
+    SAFE_ID,
+    SPLIT_MANIFEST_FILE,
     STUDY_FILE,
+    TRAIN_LOG,
     TRIAL_PREFIX,
     StudyPaths,
     TrialPaths,
@@ -33,6 +42,8 @@ class StudyView:
     # by directory name (unique: trial_{study_id}-{NNN}), so a moved tree is still recognised
     trial_dirs: dict[str, tuple[str | None, bool]]  # name -> (decision, running)
     best_dir: str | None
+    # where the database says its trials are (absolute parents of the recorded trial_dir)
+    recorded_homes: set[Path] = field(default_factory=set)
 
 
 @dataclass
@@ -63,12 +74,15 @@ def read_study(study_dir: Path) -> StudyView:
     plan = study_retention_plan(trials, keep_top_k)
     best = best_trial(trials)
     dirs: dict[str, tuple[str | None, bool]] = {}
+    homes: set[Path] = set()
     for trial in trials:
-        name = recorded_trial_name(trial.user_attrs.get("trial_dir"))
+        recorded = trial.user_attrs.get("trial_dir")
+        name = recorded_trial_name(recorded)
         if name is not None:
             dirs[name] = (plan.get(trial.number), trial.state.name in ("RUNNING", "WAITING"))
+            homes.add(Path(str(recorded)).parent)
     best_dir = recorded_trial_name(best.user_attrs.get("trial_dir")) if best else None
-    return StudyView(record.study_id, dirs, best_dir)
+    return StudyView(record.study_id, dirs, best_dir, homes)
 
 
 def _keep_top_k(config: Path) -> int:
@@ -93,15 +107,53 @@ def _retention_of(trial_dir: Path) -> RetentionConfig | None:
         return None
 
 
+# what a run writes before its first checkpoint: a directory holding anything else is not
+# (only) a run's, and is never removed whole
+RUN_FILES = {CONFIG_FILE, SPLIT_MANIFEST_FILE, LOCK_FILE, LOGS_DIR, CHECKPOINTS_DIR}
+MAX_LOG_BYTES = 16 * 2**20  # a start-up log is a few kB; a larger one is not a dead start
+
+
+def _holds_only_run_files(trial_dir: Path, checkpoints_allowed: bool) -> bool:
+    """Every entry of the trial directory is one a run writes (temp files of interrupted
+    writes included; checkpoint files only if `checkpoints_allowed`), none a symlink."""
+
+    def ours(path: Path, allowed: set[str]) -> bool:
+        return not path.is_symlink() and (path.name in allowed or TEMP_MARKER in path.name)
+
+    try:
+        top = list(trial_dir.iterdir())
+        logs = trial_dir / LOGS_DIR
+        checkpoints = trial_dir / CHECKPOINTS_DIR
+        inner = list(logs.iterdir()) if logs.is_dir() and not logs.is_symlink() else []
+        saved = list(checkpoints.iterdir()) if checkpoints.is_dir() else []
+    except OSError:
+        return False
+    if checkpoints.is_symlink() or logs.is_symlink():
+        return False
+    return (
+        all(ours(p, RUN_FILES) for p in top)
+        and all(ours(p, {TRAIN_LOG}) for p in inner)
+        and all(
+            (checkpoints_allowed and CHECKPOINT_FILE.fullmatch(p.name) and p.is_file())
+            or ours(p, set())
+            for p in saved
+        )
+    )
+
+
 def _finished_an_epoch(trial_dir: Path) -> bool:
-    """The run log records a finished epoch (or cannot be read: then assume it does)."""
+    """The run log records a finished epoch (or cannot be read, or is too large to be a
+    start-up log: then assume it does)."""
     try:
         with open_regular_file(TrialPaths(trial_dir).log, follow_symlinks=False) as handle:
-            return any(_event(line) == "epoch_end" for line in handle)
+            data = handle.read(MAX_LOG_BYTES + 1)
     except FileNotFoundError:
         return False
     except OSError:
         return True
+    if len(data) > MAX_LOG_BYTES:
+        return True
+    return any(_event(line) == "epoch_end" for line in data.splitlines())
 
 
 def _event(line: bytes) -> object:
@@ -110,6 +162,15 @@ def _event(line: bytes) -> object:
     except (ValueError, RecursionError):
         return None
     return record.get("event") if isinstance(record, dict) else None
+
+
+def _orphan_study_trial(trial_dir: Path, running: bool) -> bool:
+    """A study trial's directory without a manifest, holding only a run's files."""
+    return (
+        not running
+        and not TrialPaths(trial_dir).manifest.is_file()
+        and _holds_only_run_files(trial_dir, checkpoints_allowed=True)
+    )
 
 
 def _facts(trial_dir: Path, studies: dict[str, StudyView], aggressive: bool) -> TrialFacts:
@@ -126,17 +187,25 @@ def _facts(trial_dir: Path, studies: dict[str, StudyView], aggressive: bool) -> 
             keep_single_best=aggressive and study.best_dir == trial_dir.name,
             orphan_dir=(
                 "trial directory no study references"
-                if not referenced and not running and not TrialPaths(trial_dir).manifest.is_file()
+                if not referenced and _orphan_study_trial(trial_dir, running)
                 else None
             ),
         )
     # a trial of no study without a manifest: one of a study whose study.json is gone, or a
     # run killed before it finished an epoch (a run that fails to start takes its own back;
-    # one with --checkpoint-dir elsewhere has finished epochs in its log and stays)
+    # one with --checkpoint-dir elsewhere has finished epochs in its log and stays). Only a
+    # directory named as a run's and holding nothing but a run's files ever goes whole.
     unfinished = (
-        not running
-        and not TrialPaths(trial_dir).manifest.is_file()
-        and (bool(match) or not _finished_an_epoch(trial_dir))
+        _orphan_study_trial(trial_dir, running)
+        if match
+        else (
+            not running
+            and SAFE_ID.fullmatch(trial_dir.name.removeprefix(TRIAL_PREFIX)) is not None
+            and trial_dir.name.startswith(TRIAL_PREFIX)
+            and not TrialPaths(trial_dir).manifest.is_file()
+            and _holds_only_run_files(trial_dir, checkpoints_allowed=False)
+            and not _finished_an_epoch(trial_dir)
+        )
     )
     return TrialFacts(
         trial_dir,
@@ -169,13 +238,24 @@ def resolve_scope(
             raise ScopeError(f"no {STUDY_FILE} in {study}")
         view = read_study(study)
         root = trials_home(study, StudyRecord.read(study))
-        trials = sorted(root.glob(f"{TRIAL_PREFIX}{view.study_id}-*"))
-        facts = [
-            _facts(t, {view.study_id: view}, aggressive)
-            for t in trials
-            if t.is_dir() and not t.is_symlink()
+        # elsewhere than next to the study (study.json's experiments directory): only where
+        # the study's own database puts its trials, only the trials it names, never a whole
+        # directory (a planted or stale study.json must not steer cleanup at other trials)
+        elsewhere = root != study.parent
+        if elsewhere and root not in view.recorded_homes:
+            root, elsewhere = study.parent, False
+        trials = [
+            t
+            for t in sorted(root.glob(f"{TRIAL_PREFIX}{view.study_id}-*"))
+            if STUDY_TRIAL.match(t.name)
+            and t.is_dir()
+            and not t.is_symlink()
+            and (not elsewhere or t.name in view.trial_dirs)
         ]
-        extra = stray_temp_files(study) if study.parent == root else []
+        facts = [_facts(t, {view.study_id: view}, aggressive) for t in trials]
+        if elsewhere:
+            facts = [replace(f, orphan_dir=None) for f in facts]
+        extra = [] if elsewhere else stray_temp_files(study)
         return Scope(root, facts, extra)
     root = checked_root(experiments_dir)  # type: ignore[arg-type]
     studies = {v.study_id: v for v in (read_study(d) for d in study_dirs(root))}

@@ -129,35 +129,19 @@ class StudyRunner:
         recorded = StudyRecord.read(self.study_dir).storage if known else None
         self.url = resolve_storage_url(self.study_dir, self.hpo.study.storage, recorded)
         cfg = self.hpo.study
-        with setup_lock(self.url, cfg.connection_retry_sec):  # workers started together
-            self.storage = open_storage(
-                self.url, cfg.heartbeat_interval, cfg.grace_period, cfg.connection_retry_sec
-            )
-            self.study = self._retry(
-                lambda: optuna.create_study(
-                    storage=self.storage,
-                    study_name=self.name,
-                    sampler=make_sampler(cfg.sampler, self.hpo.search_space),
-                    pruner=make_pruner(cfg.pruner),
-                    direction="maximize",
-                    load_if_exists=True,
-                ),
-                "create or load the study",
-            )
-            self._adopt_study_attributes()
-        self.study_dir.mkdir(parents=True, exist_ok=True)
-        self.experiments_dir.mkdir(parents=True, exist_ok=True)
-        self.log = RunLog(StudyPaths(self.study_dir).log)
-        atomic_write_text(
-            StudyPaths(self.study_dir).config,
-            yaml.safe_dump(config_without_secrets(self.hpo), sort_keys=False),
-        )
-        self.split, self.baselines = shared_split(self.study_dir, self.hpo)
-        self.record = study_record(self.study_dir, self.study_id, self.name, self.hpo, self.url)
-        self.tracker = start_parent_run(
-            self.hpo, self.study, self.record, self.experiments_dir, self._retry
-        )
-        self.record.write(self.study_dir)
+
+        def waiting() -> None:
+            self.console.print(f"waiting for another worker's set-up of study {self.name}")
+
+        # one worker at a time, from the storage through study.json (workers started
+        # together); a failed start is taken back before the next worker goes on
+        with setup_lock(self.url, self.name, cfg.connection_retry_sec, waiting):
+            try:
+                self._set_up_study(optuna)
+            except BaseException as exc:
+                killed = isinstance(exc, (Interrupted, KeyboardInterrupt))
+                self.discard_setup("KILLED" if killed else "FAILED")
+                raise
         self.log.write(
             "study_resume" if self.options.resume else "study_start",
             study_id=study_name(self.study_id),
@@ -183,6 +167,37 @@ class StudyRunner:
                 highlight=False,
             )
 
+    def _set_up_study(self, optuna: Any) -> None:
+        cfg = self.hpo.study
+        self.storage = open_storage(
+            self.url, cfg.heartbeat_interval, cfg.grace_period, cfg.connection_retry_sec
+        )
+        self.study = self._retry(
+            lambda: optuna.create_study(
+                storage=self.storage,
+                study_name=self.name,
+                sampler=make_sampler(cfg.sampler, self.hpo.search_space),
+                pruner=make_pruner(cfg.pruner),
+                direction="maximize",
+                load_if_exists=True,
+            ),
+            "create or load the study",
+        )
+        self._adopt_study_attributes()
+        self.study_dir.mkdir(parents=True, exist_ok=True)
+        self.experiments_dir.mkdir(parents=True, exist_ok=True)
+        self.log = RunLog(StudyPaths(self.study_dir).log)
+        atomic_write_text(
+            StudyPaths(self.study_dir).config,
+            yaml.safe_dump(config_without_secrets(self.hpo), sort_keys=False),
+        )
+        self.split, self.baselines = shared_split(self.study_dir, self.hpo)
+        self.record = study_record(self.study_dir, self.study_id, self.name, self.hpo, self.url)
+        self.tracker = start_parent_run(
+            self.hpo, self.study, self.record, self.experiments_dir, self._retry
+        )
+        self.record.write(self.study_dir)
+
     def _adopt_study_attributes(self) -> None:
         """The first worker stores the study's id and directory in the database; the others
         (and resumes) take them from there, so all agree."""
@@ -201,10 +216,11 @@ class StudyRunner:
             )
 
     def discard_setup(self, status: str) -> None:
-        """After `setup` failed (`status`: FAILED, or KILLED for a signal): the parent MLflow
-        run, if opened, ends with that status; a study directory this worker created for a new
-        study and that has no study.json yet is taken back, with the study's own SQLite file
-        (nothing that `list_studies` would not show and `cleanup` not see stays behind)."""
+        """After the set-up failed (`status`: FAILED, or KILLED for a signal), still holding
+        the set-up lock (no other worker uses the study meanwhile): the parent MLflow run, if
+        opened, ends with that status; a study directory this worker created for a new study
+        and that has no study.json yet is taken back, with the study's own SQLite file and its
+        set-up lock (nothing `list_studies` would not show and `cleanup` not see stays)."""
         if self.tracker is not None:
             with contextlib.suppress(Exception):
                 self.tracker.finish(status)
@@ -220,7 +236,9 @@ class StudyRunner:
             with contextlib.suppress(Exception):
                 self.storage.engine.dispose()  # no open connection to the file removed next
         if discard_unstarted_study(study_dir, database):
-            self.console.print(f"removed {study_dir}: the study did not start", highlight=False)
+            self.console.print(
+                f"removed {study_dir}: the study did not start", highlight=False, markup=False
+            )
 
     def _retry(self, call: Any, what: str) -> Any:
         return with_connection_retry(call, what, self.url, self.hpo.study.connection_retry_sec)
@@ -389,7 +407,11 @@ class StudyRunner:
         self.record.best = (
             {
                 "number": best.number,
-                "trial_id": trial_name(str(best.user_attrs.get("trial_id"))),
+                "trial_id": (
+                    trial_name(str(best.user_attrs["trial_id"]))
+                    if "trial_id" in best.user_attrs
+                    else None
+                ),
                 "value": best.value,
                 "params": best.params,
             }
@@ -434,12 +456,7 @@ def run_study(hpo: HpoConfig, options: StudyOptions) -> StudyResult:
         exit_code = 1
         try:
             runner = StudyRunner(hpo, options)
-            try:
-                runner.setup()
-            except BaseException as exc:
-                killed = isinstance(exc, (Interrupted, KeyboardInterrupt))
-                runner.discard_setup("KILLED" if killed else "FAILED")
-                raise
+            runner.setup()
             result = runner.run()
             exit_code = result.exit_code
             return result

@@ -4,6 +4,7 @@ several workers), with heartbeats so that a killed worker's trial is failed and 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import sys
 import threading
 import time
@@ -11,8 +12,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from dataaug_multi_both.errors import StudyStorageError, first_line
-from dataaug_multi_both.layout import STUDY_DB
+from dataaug_multi_both.checkpointing.lock import waiting_lock
+from dataaug_multi_both.errors import StorageError, StudyStorageError, first_line
+from dataaug_multi_both.layout import SETUP_LOCK_SUFFIX, STUDY_DB
 from dataaug_multi_both.redaction import (
     is_redacted,
     redact_text,
@@ -180,46 +182,74 @@ def _cannot_open(url: str, exc: BaseException) -> StudyStorageError:
     )
 
 
-# one PostgreSQL advisory-lock key for the set-up of every study of this tool
-SETUP_LOCK_KEY = 0x6461746161756701
+SETUP_WAIT_SEC = 900.0  # another worker's set-up (data loading included) may take minutes
+
+
+def _advisory_key(study_name: str) -> int:
+    """A 64-bit PostgreSQL advisory-lock key of its own for each study name."""
+    digest = hashlib.sha256(f"dataaug-multi-both:{study_name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 @contextlib.contextmanager
-def setup_lock(url: str, connection_retry_sec: float) -> Iterator[None]:
-    """Serialise what workers started at the same moment must do once: Optuna creating its
-    tables in a fresh database (concurrently, PostgreSQL refuses all but one with a
-    UniqueViolation), creating the study and recording its id. A PostgreSQL session-level
-    advisory lock, freed by the server if the worker dies; other databases: none needed
-    (SQLite serialises its writers)."""
+def setup_lock(
+    url: str, study_name: str, connection_retry_sec: float, on_wait: Callable[[], None]
+) -> Iterator[None]:
+    """Serialise the set-up of one study across the workers that start it: from opening the
+    storage (Optuna creates its tables in a fresh database; concurrently, PostgreSQL refuses
+    all but one with a UniqueViolation) through creating the study, recording its id and
+    writing study.json; a worker whose start fails takes back what it made while it still
+    holds the lock, so no other worker is using it. PostgreSQL: a session-level advisory lock
+    per study name, freed by the server if the worker dies; a SQLite file: a `flock` on a
+    file beside it. Waits at most SETUP_WAIT_SEC (`on_wait` once), then StudyStorageError."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        lock_file = path.with_name(path.name + SETUP_LOCK_SUFFIX)
+        try:
+            with waiting_lock(lock_file, SETUP_WAIT_SEC, on_wait):
+                yield
+        except StorageError as exc:
+            raise StudyStorageError(exc.message) from None
+        return
     if not url.startswith(("postgresql", "postgres:")):
         yield
         return
     import sqlalchemy
 
     _refuse_misread(url)
-    lock = sqlalchemy.text("SELECT pg_advisory_lock(:key)")
+    key = {"key": _advisory_key(study_name)}
 
     def connect() -> Any:
         engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
-        connection = engine.connect()
-        connection.execute(lock, {"key": SETUP_LOCK_KEY})
-        return connection
+        return engine.connect()
 
     try:
         connection = with_connection_retry(
-            connect, "lock the study storage for set-up", url, connection_retry_sec
+            connect, "lock the study for set-up", url, connection_retry_sec
         )
     except StudyStorageError:
         raise
     except Exception as exc:
         raise _cannot_open(url, exc) from None
     try:
+        deadline = time.monotonic() + SETUP_WAIT_SEC
+        try_lock = sqlalchemy.text("SELECT pg_try_advisory_lock(:key)")
+        waited = False
+        while not connection.execute(try_lock, key).scalar():
+            if time.monotonic() > deadline:
+                raise StudyStorageError(
+                    f"another worker has been setting up study {study_name!r} for "
+                    f"{SETUP_WAIT_SEC:.0f}s (PostgreSQL advisory lock {key['key']}); if none "
+                    "is starting, that worker is stuck: stop it"
+                )
+            if not waited:
+                on_wait()
+                waited = True
+            time.sleep(0.5)
         yield
     finally:
         with contextlib.suppress(Exception):  # closing the session frees the lock anyway
-            connection.execute(
-                sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": SETUP_LOCK_KEY}
-            )
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), key)
         with contextlib.suppress(Exception):
             connection.close()
 

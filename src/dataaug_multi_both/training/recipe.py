@@ -7,6 +7,7 @@ One `TrainingRecipe` is one training run (a standalone `train` or one HPO trial)
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import shutil
 import signal
@@ -407,9 +408,13 @@ class TrainingRecipe:
             return
         with contextlib.suppress(Exception):
             self.checkpoints.close()
-        if self.created_run_dir and discard_unstarted_run(self.trial_dir):
-            self.console.print(f"removed {self.trial_dir}: the run did not start", highlight=False)
-        trial_lock.release(self.trial_dir)
+        release = functools.partial(trial_lock.release, self.trial_dir)
+        if not self.created_run_dir:
+            release()
+        elif discard_unstarted_run(self.trial_dir, release):
+            self.console.print(
+                f"removed {self.trial_dir}: the run did not start", highlight=False, markup=False
+            )
 
     def ended(self, status: str, error: BaseException) -> None:
         """How the run ended, for `run_end` in train.jsonl (FINISHED when never called)."""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,7 +216,7 @@ def _weights_only_way_out(directory: Path, manifest: CheckpointManifest) -> str:
             return (
                 f"; {record.file} (epoch {record.epoch}, weights-only) does. To continue from "
                 "its weights with a fresh optimizer state (not an exact resume), run the same "
-                f"command with --resume-from {directory / record.file}"
+                f"command with --resume-from {shlex.quote(str(directory / record.file))}"
             )
     return ""
 

@@ -19,21 +19,21 @@ def started_run(root: Path) -> Path:
 
 def test_a_run_that_did_not_start_goes_whole(tmp_path: Path) -> None:
     trial = started_run(tmp_path)
-    assert discard_unstarted_run(trial)
+    assert discard_unstarted_run(trial, lambda: (trial / ".lock").unlink())
     assert not trial.exists()
 
 
 def test_a_file_someone_else_put_there_keeps_the_directory(tmp_path: Path) -> None:
     trial = started_run(tmp_path)
     (trial / "notes.txt").write_text("mine")
-    assert not discard_unstarted_run(trial)
+    assert not discard_unstarted_run(trial, lambda: (trial / ".lock").unlink())
     assert sorted(p.name for p in trial.iterdir()) == ["notes.txt"]
 
 
 def test_a_checkpoint_keeps_the_run(tmp_path: Path) -> None:
     trial = started_run(tmp_path)
     (trial / "checkpoints" / "epoch_001.pt").write_bytes(b"weights")
-    assert not discard_unstarted_run(trial)
+    assert not discard_unstarted_run(trial, lambda: (trial / ".lock").unlink())
     assert (trial / "config.yaml").is_file()
 
 
@@ -43,7 +43,7 @@ def test_a_symlinked_start_up_file_is_removed_not_followed(tmp_path: Path) -> No
     target.write_text("keep me")
     (trial / "config.yaml").unlink()
     (trial / "config.yaml").symlink_to(target)
-    assert discard_unstarted_run(trial)
+    assert discard_unstarted_run(trial, lambda: (trial / ".lock").unlink())
     assert target.read_text() == "keep me"
 
 
