@@ -112,6 +112,12 @@ class ScopeError(DataAugError):
     exit_code = 2
 
 
+class OutputWriteError(DataAugError):
+    """`predict`'s output or `export`'s directory cannot be written."""
+
+    exit_code = 4
+
+
 # Per command, the classes whose code differs from their own, most specific first.
 _ANY_ERROR_IS_1: dict[type[DataAugError], int] = {ConfigError: 2, ScopeError: 2, DataAugError: 1}
 EXIT_CODES: dict[str, dict[type[DataAugError], int]] = {
@@ -128,6 +134,9 @@ EXIT_CODES: dict[str, dict[type[DataAugError], int]] = {
     "cleanup": _ANY_ERROR_IS_1,
     "list_studies": _ANY_ERROR_IS_1,
     "list_checkpoints": _ANY_ERROR_IS_1,
+    # their own codes: 1 inference, 2 flags/columns, 3 input or model source, 4 output
+    "predict": {},
+    "export": {},
 }
 
 

@@ -86,3 +86,12 @@ def discard_unstarted_study(study_dir: Path, database: str | None) -> bool:
         return discard(study_dir, names)
     except StorageError:
         return False
+
+
+def discard_staging(directory: Path) -> None:
+    """A staging directory this process created (an export being written) after a failure:
+    removed whole; `shutil.rmtree` unlinks symlinks, never follows them."""
+    import shutil
+
+    if directory.is_dir() and not directory.is_symlink():
+        shutil.rmtree(directory, ignore_errors=True)

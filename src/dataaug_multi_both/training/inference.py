@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -28,6 +28,7 @@ class PairPredictions:
     post_indices: list[int]  # rows of the matrices below, in PairSet post order
     logits: np.ndarray  # [posts, criteria] max window logit
     spans: dict[int, Span | None]  # pair index -> predicted evidence
+    span_scores: dict[int, float] = field(default_factory=dict)  # start + end logit of it
 
 
 def best_spans(
@@ -128,7 +129,10 @@ def _combine(results: list[WindowResult], table: WindowTable, num_criteria: int)
         pair: (best[pair][1] if pair in best and best[pair][0] > null[pair] else None)
         for pair in pair_logit
     }
-    return PairPredictions(post_indices, matrix.reshape(len(post_indices), num_criteria), spans)
+    scores = {pair: best[pair][0] for pair, span in spans.items() if span is not None}
+    return PairPredictions(
+        post_indices, matrix.reshape(len(post_indices), num_criteria), spans, scores
+    )
 
 
 def _char_span(builder: InputBuilder, table: WindowTable, row: int, i: int, j: int) -> Span | None:

@@ -38,6 +38,14 @@ CONTRACT = [
     ("cleanup", e.StorageError("unreadable manifest"), 1),
     ("list_studies", e.StudyStorageError("db"), 1),
     ("list_checkpoints", e.StorageError("unreadable manifest"), 1),
+    ("predict", e.TrainingError("inference"), 1),
+    ("predict", e.ConfigError("no text column"), 2),
+    ("predict", e.DataLoadError("no such input"), 3),
+    ("predict", e.CheckpointUnavailableError("SHA256"), 3),
+    ("predict", e.OutputWriteError("read-only"), 4),
+    ("export", e.ConfigError("output not empty"), 2),
+    ("export", e.CheckpointUnavailableError("no such checkpoint"), 3),
+    ("export", e.OutputWriteError("read-only"), 4),
 ]
 
 
@@ -54,6 +62,8 @@ def test_every_command_and_every_error_class_is_covered() -> None:
         "cleanup",
         "list_studies",
         "list_checkpoints",
+        "predict",
+        "export",
     }
     classes = {c for c in vars(e).values() if isinstance(c, type) and issubclass(c, e.DataAugError)}
     assert classes - {type(err) for _, err, _ in CONTRACT} == {e.DataAugError}

@@ -1,0 +1,52 @@
+"""`export`: a directory that works without this project's checkpoints and offline: the
+encoder and tokenizer (`save_pretrained`, safetensors), the heads (`heads.safetensors`), the
+settings (`dataaug_config.json`) and a model card (`README.md`). Written beside the target
+under a temporary name and renamed when complete."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dataaug_multi_both.checkpointing.atomic import atomic_write_text
+from dataaug_multi_both.checkpointing.discard import discard_staging
+from dataaug_multi_both.errors import ConfigError, OutputWriteError, first_line
+from dataaug_multi_both.serving.model_card import model_card
+from dataaug_multi_both.serving.model_source import (
+    EXPORT_CONFIG,
+    HEADS_FILE,
+    LoadedModel,
+    export_settings,
+    json_text,
+)
+
+
+def export_model(loaded: LoadedModel, output: Path) -> int:
+    """Write the export of `loaded` to `output` (which must not exist, or be empty);
+    returns its size in bytes."""
+    from safetensors.torch import save_file
+
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise ConfigError(f"--output {output} exists and is not an empty directory")
+    staging = output.with_name(f".{output.name}.tmp-{os.getpid()}")
+    try:
+        staging.mkdir(parents=True)
+        model = loaded.model
+        model.encoder.save_pretrained(str(staging), safe_serialization=True)
+        loaded.tokenizer.save_pretrained(str(staging))
+        heads = {
+            **{f"criteria_matcher.{k}": v for k, v in model.criteria_matcher.state_dict().items()},
+            **{f"evidence_binder.{k}": v for k, v in model.evidence_binder.state_dict().items()},
+        }
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in heads.items()}, str(staging / HEADS_FILE)
+        )
+        atomic_write_text(staging / EXPORT_CONFIG, json_text(export_settings(loaded)))
+        atomic_write_text(staging / "README.md", model_card(loaded))
+        os.replace(staging, output)  # rename(2) replaces an empty directory
+    except OSError as exc:
+        discard_staging(staging)
+        raise OutputWriteError(
+            f"cannot write {output}: {exc.strerror or first_line(exc)}"
+        ) from None
+    return sum(p.stat().st_size for p in output.rglob("*") if p.is_file())
