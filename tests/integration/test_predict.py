@@ -233,3 +233,28 @@ def test_a_study_predicts_with_its_best_checkpoint(tmp_path: Path) -> None:
         records(tmp_path, "--study-dir", str(study)),
         records(tmp_path, "--checkpoint", str(checkpoint)),
     )
+
+
+def test_export_logs_to_the_trials_run_and_registers_it(tmp_path: Path) -> None:
+    args = [a for a in TINY if a != "tracking.backend=none"]
+    trained = run_cli("train", *args, cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    exported = run_cli(
+        "export",
+        "--checkpoint",
+        str(checkpoint_of(tmp_path)),
+        "--output",
+        "shared",
+        "--register",
+        "redsm5-tiny",
+        cwd=tmp_path,
+    )
+    assert exported.returncode == 0, exported.stderr
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'experiments' / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("dataaug-multi-both").experiment_id])
+    files = {a.path for a in client.list_artifacts(run.info.run_id, "export")}
+    assert {"export/heads.safetensors", "export/dataaug_config.json", "export/README.md"} <= files
+    (version,) = client.search_model_versions("name='redsm5-tiny'")
+    assert version.run_id == run.info.run_id

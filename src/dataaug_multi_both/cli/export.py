@@ -24,6 +24,14 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--study-dir", help="a study: its best trial's best verified checkpoint")
     source.add_argument("--checkpoint", help="a checkpoint file (weights-only or resume)")
     parser.add_argument("--output", required=True, help="the directory to write (new or empty)")
+    parser.add_argument(
+        "--mlflow", action="store_true", help="log the directory as an artifact of the trial's run"
+    )
+    parser.add_argument(
+        "--register",
+        metavar="NAME",
+        help="and register it in MLflow's model registry (implies --mlflow)",
+    )
     return parser
 
 
@@ -34,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    from dataaug_multi_both.serving.export import export_model
+    from dataaug_multi_both.serving.export import export_model, log_export
     from dataaug_multi_both.serving.model_source import load_model
 
     loaded = load_model(
@@ -47,6 +55,8 @@ def _run(argv: list[str] | None) -> int:
     source = Path(args.checkpoint) if args.checkpoint else None
     against = f" (checkpoint {source.stat().st_size / 1e6:.1f} MB)" if source else ""
     print(f"exported {loaded.source} to {output}: {size / 1e6:.1f} MB{against}")
+    if args.mlflow or args.register:
+        print(log_export(loaded, output, args.register))
     return 0
 
 

@@ -50,3 +50,35 @@ def export_model(loaded: LoadedModel, output: Path) -> int:
             f"cannot write {output}: {exc.strerror or first_line(exc)}"
         ) from None
     return sum(p.stat().st_size for p in output.rglob("*") if p.is_file())
+
+
+ARTIFACT_PATH = "export"
+
+
+def log_export(loaded: LoadedModel, output: Path, register: str | None) -> str:
+    """The export as an artifact of the trial's MLflow run (in the store *your* config names:
+    a trial's recorded tracking settings never decide where credentials go), and a new
+    version of the registered model `register`; a line saying what was done."""
+    from dataaug_multi_both.errors import TrackingError
+    from dataaug_multi_both.hpo.evaluate import trial_config
+    from dataaug_multi_both.tracking.mlflow_logger import RunTracker
+
+    if loaded.trial_dir is None or not loaded.mlflow_run_id:
+        raise ConfigError("--mlflow: the checkpoint records no MLflow run to log the export to")
+    config = trial_config(loaded.trial_dir)
+    if config.tracking.backend != "mlflow":
+        raise ConfigError("--mlflow: tracking.backend is none in your configuration")
+    tracker = RunTracker(config.tracking, loaded.trial_dir.parent)
+    if not tracker.run_exists(loaded.mlflow_run_id):
+        raise TrackingError(
+            f"MLflow run {loaded.mlflow_run_id} is not in {tracker.display_uri}: nothing to log to"
+        )
+    tracker.run_id = loaded.mlflow_run_id
+    tracker.log_directory(output, ARTIFACT_PATH)
+    done = (
+        f"logged to MLflow run {loaded.mlflow_run_id} ({tracker.display_uri}) as {ARTIFACT_PATH}/"
+    )
+    if register:
+        version = tracker.register(register, ARTIFACT_PATH)
+        done += f"; registered as {register} version {version}"
+    return done

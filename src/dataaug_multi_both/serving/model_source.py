@@ -41,6 +41,8 @@ class LoadedModel:
     checkpoint_sha256: str | None = None
     report: dict[str, Any] | None = None  # the study's evaluation report, when there is one
     config: dict[str, Any] = field(default_factory=dict)  # the training config (public)
+    mlflow_run_id: str | None = None  # the trial's run (checkpoint sources)
+    trial_dir: Path | None = None  # the trial it came from (checkpoint sources)
 
 
 def from_checkpoint(path: Path) -> LoadedModel:
@@ -62,7 +64,9 @@ def from_checkpoint(path: Path) -> LoadedModel:
             f"{path}: SHA256 does not match the manifest (corrupted or replaced)"
         )
     payload = _load(path)
-    return _from_payload(payload, f"checkpoint {path}", record.sha256)
+    loaded = _from_payload(payload, f"checkpoint {path}", record.sha256)
+    loaded.trial_dir = directory.parent  # checkpoints/ lies in its trial directory
+    return loaded
 
 
 def from_study(study_dir: Path) -> LoadedModel:
@@ -81,6 +85,7 @@ def from_study(study_dir: Path) -> LoadedModel:
     loaded = _from_payload(
         chosen.payload, f"study {study_dir}: {chosen.path}", chosen.record.sha256
     )
+    loaded.trial_dir = trial_dir
     report_path = study_dir / "evaluation_report.json"
     if report_path.is_file():
         from dataaug_multi_both.untrusted import read_json
@@ -124,6 +129,11 @@ def _from_payload(payload: dict[str, Any], source: str, sha256: str | None) -> L
         source=source,
         checkpoint_sha256=sha256,
         config=payload[ckpt.CONFIG],
+        mlflow_run_id=(
+            payload.get(ckpt.MLFLOW_RUN_ID)
+            if isinstance(payload.get(ckpt.MLFLOW_RUN_ID), str)
+            else None
+        ),
     )
 
 

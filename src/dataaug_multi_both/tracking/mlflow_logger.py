@@ -206,6 +206,33 @@ class RunTracker:
                     lambda p=path: self.client.log_artifact(self._run(), str(p), artifact_path),
                 )
 
+    def log_directory(self, directory: Path, artifact_path: str) -> None:
+        """Every file of `directory` under `artifact_path` of the run (an export)."""
+        self._call(
+            f"upload {directory.name}",
+            lambda: self.client.log_artifacts(self._run(), str(directory), artifact_path),
+        )
+
+    def register(self, name: str, artifact_path: str) -> str:
+        """A new version of the registered model `name` from the run's `artifact_path`; its
+        version number. A store without a model registry is a TrackingError (exit 5)."""
+
+        def create() -> str:
+            from mlflow.exceptions import MlflowException
+
+            try:
+                self.client.create_registered_model(name)
+            except MlflowException as exc:  # it exists already: add a version
+                if "RESOURCE_ALREADY_EXISTS" not in str(getattr(exc, "error_code", "")):
+                    raise
+            run = self._run()
+            version = self.client.create_model_version(
+                name, f"runs:/{run}/{artifact_path}", run_id=run
+            )
+            return str(version.version)
+
+        return str(self._call(f"register model {name}", create))
+
     def finish(self, status: str = "FINISHED") -> None:
         self._call(f"end run ({status})", lambda: self._terminate(status))
 
