@@ -229,6 +229,16 @@ def test_a_study_predicts_with_its_best_checkpoint(tmp_path: Path) -> None:
     (study,) = (tmp_path / "experiments").glob("study_*")
     (checkpoint,) = (tmp_path / "experiments").glob("trial_*/checkpoints/epoch_*.pt")
     (tmp_path / "posts.jsonl").write_text(json.dumps({"post_id": "x", "text": "so tired"}) + "\n")
+    evaluated = run_cli("evaluate_study", "--study-dir", str(study), cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    exported = run_cli("export", "--study-dir", str(study), "--output", "card", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    card = (tmp_path / "card" / "README.md").read_text()
+    report = json.loads((study / "evaluation_report.json").read_text())
+    posts = report["test_split"]["posts"]
+    assert f"On the held-out test split: {posts} posts" in card
+    assert "| metric | value | 95% CI | all_absent |" in card  # next to the baselines
+    assert "test/criteria_matcher/f1" in card and "not a diagnostic device" in card
     same(
         records(tmp_path, "--study-dir", str(study)),
         records(tmp_path, "--checkpoint", str(checkpoint)),

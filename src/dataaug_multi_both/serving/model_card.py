@@ -34,9 +34,15 @@ def model_card(loaded: LoadedModel) -> str:
         "",
         "# Criteria matcher and evidence binder (dataaug-multi-both)",
         "",
-        f"Fine-tuned from `{base or 'unknown'}` on `{dataset or 'unknown'}` data "
-        "(Reddit posts annotated sentence by sentence with the nine DSM-5 depression "
-        "symptoms). Two heads share the encoder:",
+        f"Fine-tuned from `{base or 'unknown'}` on "
+        + (
+            "the synthetic ReDSM5-format data this package generates (no real posts: a "
+            "demonstration model, not one to draw conclusions from)"
+            if dataset == "synthetic"
+            else f"`{dataset or 'unknown'}` (Reddit posts annotated sentence by sentence "
+            "with the nine DSM-5 depression symptoms)"
+        )
+        + ". Two heads share the encoder:",
         "- **criteria matcher**: for each of the nine criteria, the probability that the post "
         "shows it;",
         "- **evidence binder**: the span of the post that is the evidence (or none).",
