@@ -135,8 +135,9 @@ EXIT_CODES: dict[str, dict[type[DataAugError], int]] = {
     "list_studies": _ANY_ERROR_IS_1,
     "list_checkpoints": _ANY_ERROR_IS_1,
     # their own codes: 1 inference, 2 flags/columns, 3 input or model source, 4 output
-    "predict": {},
-    "export": {},
+    # a study that is not there is a model source that does not exist: 3, as a checkpoint
+    "predict": {StudyNotFoundError: 3, StudyStorageError: 3},
+    "export": {StudyNotFoundError: 3, StudyStorageError: 3},
 }
 
 

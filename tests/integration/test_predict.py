@@ -65,7 +65,10 @@ def same(a: list[dict], b: list[dict]) -> None:
     assert [r["post_id"] for r in a] == [r["post_id"] for r in b]
     for x, y in zip(a, b, strict=True):
         for p, q in zip(x["criteria"], y["criteria"], strict=True):
-            assert abs(p["probability"] - q["probability"]) <= 1e-6
+            if p["probability"] is None or q["probability"] is None:  # an empty post
+                assert p["probability"] is q["probability"] is None
+            else:
+                assert abs(p["probability"] - q["probability"]) <= 1e-6
             assert (p["present"], p["evidence"] and p["evidence"]["start"]) == (
                 q["present"],
                 q["evidence"] and q["evidence"]["start"],
@@ -82,7 +85,9 @@ def test_checkpoint_and_export_give_the_same_records(trained: Path) -> None:
             if entry["evidence"]:
                 e = entry["evidence"]
                 assert texts[record["post_id"]][e["start"] : e["end"]] == e["text"]
-    assert not any(e["present"] for e in from_checkpoint[2]["criteria"])  # the empty post
+    empty = from_checkpoint[2]  # the empty post: a record, every criterion absent
+    assert empty["note"] == "empty post, not scored"
+    assert not any(e["present"] or e["probability"] is not None for e in empty["criteria"])
 
     exported = run_cli(
         "export", "--checkpoint", str(checkpoint_of(trained)), "--output", "export", cwd=trained
@@ -175,6 +180,8 @@ def test_csv_html_and_stdin(trained: Path) -> None:
             "cannot write",
         ),
         (None, ["--input", "posts.txt"], 2, "unknown format"),
+        ("surrogate.jsonl", ["--input", "surrogate.jsonl"], 3, "not valid Unicode"),
+        (None, ["--input", "posts.jsonl", "--output", "."], 2, "is a directory"),
         (None, ["--input", "posts.jsonl", "--threshold", "1.5"], 2, "--threshold"),
     ],
 )
@@ -183,6 +190,8 @@ def test_errors_end_in_their_exit_code(
 ) -> None:
     if setup == "cols.csv":
         (trained / "cols.csv").write_text("id,body\n1,hello\n")
+    if setup == "surrogate.jsonl":
+        (trained / "surrogate.jsonl").write_text('{"text": "\\ud800 lone"}\n')
     if setup == "bad.jsonl":
         (trained / "bad.jsonl").write_text('{"text": "ok"}\n{not json\n')
     result = run_cli("predict", "--checkpoint", str(checkpoint_of(trained)), *args, cwd=trained)
@@ -268,3 +277,66 @@ def test_export_logs_to_the_trials_run_and_registers_it(tmp_path: Path) -> None:
     assert {"export/heads.safetensors", "export/dataaug_config.json", "export/README.md"} <= files
     (version,) = client.search_model_versions("name='redsm5-tiny'")
     assert version.run_id == run.info.run_id
+
+
+def test_a_planted_export_runs_no_code_and_a_fifo_does_not_hang(trained: Path) -> None:
+    import os
+    import shutil
+
+    exported = run_cli(
+        "export", "--checkpoint", str(checkpoint_of(trained)), "--output", "planted", cwd=trained
+    )
+    assert exported.returncode == 0, exported.stderr
+    planted = trained / "planted"
+    config = json.loads((planted / "config.json").read_text())
+    config["auto_map"] = {"AutoModel": "evil.EvilModel", "AutoConfig": "evil.EvilConfig"}
+    (planted / "config.json").write_text(json.dumps(config))
+    marker = trained / "PWNED"
+    (planted / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dataaug_multi_both.cli.predict",
+            "--model-dir",
+            "planted",
+            "--input",
+            "-",
+        ],
+        input="y\n" + json.dumps({"text": "hello"}) + "\n",
+        capture_output=True,
+        text=True,
+        cwd=trained,
+        timeout=120,
+    )
+    assert not marker.exists()  # the planted code never ran, whatever stdin said
+    assert run.returncode == 3 and "Traceback" not in run.stderr, run.stderr
+    fifo = trained / "fifo-export"
+    shutil.copytree(planted, fifo)  # the FIFO is refused before anything is loaded
+    (fifo / "heads.safetensors").unlink()
+    os.mkfifo(fifo / "heads.safetensors")
+    hung = run_cli(
+        "predict", "--model-dir", str(fifo), "--input", "posts.jsonl", cwd=trained, timeout=120
+    )
+    assert hung.returncode == 3 and "regular files only" in hung.stderr
+
+
+def test_export_refuses_a_run_whose_artifacts_live_elsewhere(tmp_path: Path) -> None:
+    import sqlite3
+
+    args = [a for a in TINY if a != "tracking.backend=none"]
+    assert run_cli("train", *args, cwd=tmp_path).returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    with sqlite3.connect(tmp_path / "experiments" / "mlflow.db") as db:
+        db.execute("UPDATE runs SET artifact_uri = ?", (elsewhere.as_uri(),))
+    exported = run_cli(
+        "export",
+        "--checkpoint",
+        str(checkpoint_of(tmp_path)),
+        "--output",
+        "shared",
+        "--mlflow",
+        cwd=tmp_path,
+    )
+    assert exported.returncode == 5 and "refusing to upload" in exported.stderr
+    assert not elsewhere.exists()

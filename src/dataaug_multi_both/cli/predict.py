@@ -68,6 +68,8 @@ def _run(argv: list[str] | None) -> int:
         raise ConfigError(
             f"--device {args.device!r} is not a device (auto, cpu, cuda, cuda:N)"
         ) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {args.device}: no CUDA device here (use --device cpu or auto)")
     loaded = load_model(
         Path(args.checkpoint) if args.checkpoint else None,
         Path(args.study_dir) if args.study_dir else None,

@@ -117,11 +117,12 @@ def encoder_from_config(config: dict[str, Any]) -> Any:
 def _from_pretrained(
     factory: Any, source: EncoderSource, revision: str | None, what: str, **kwargs: Any
 ) -> Any:
+    kwargs = {**kwargs, "trust_remote_code": False}  # a model directory never runs its code
     if source.kind != "hub":
         try:
             return factory.from_pretrained(source.resolved, **kwargs)
-        except TypeError:
-            return factory.from_pretrained(source.resolved)  # some models take no pooling flag
+        except TypeError:  # some models take no pooling flag
+            return factory.from_pretrained(source.resolved, trust_remote_code=False)
         except (OSError, ValueError) as exc:
             raise DataLoadError(
                 f"cannot load {what} from {source.resolved}: {redact_text(first_line(exc))}"

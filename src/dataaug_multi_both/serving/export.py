@@ -6,6 +6,7 @@ under a temporary name and renamed when complete."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from dataaug_multi_both.checkpointing.atomic import atomic_write_text
@@ -26,11 +27,20 @@ def export_model(loaded: LoadedModel, output: Path) -> int:
     returns its size in bytes."""
     from safetensors.torch import save_file
 
-    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+    if not output.name:
+        raise ConfigError(f"--output {output}: give the directory to create")
+    if output.is_symlink() or (output.exists() and (not output.is_dir() or any(output.iterdir()))):
         raise ConfigError(f"--output {output} exists and is not an empty directory")
-    staging = output.with_name(f".{output.name}.tmp-{os.getpid()}")
+    card = model_card(loaded)  # before anything is written: a bad report stops here
+    try:  # a directory of our own, never one that was there
+        output.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
+    except OSError as exc:
+        raise OutputWriteError(
+            f"cannot write {output}: {exc.strerror or first_line(exc)}"
+        ) from None
+    done = False
     try:
-        staging.mkdir(parents=True)
         model = loaded.model
         model.encoder.save_pretrained(str(staging), safe_serialization=True)
         loaded.tokenizer.save_pretrained(str(staging))
@@ -42,13 +52,17 @@ def export_model(loaded: LoadedModel, output: Path) -> int:
             {k: v.detach().cpu().contiguous() for k, v in heads.items()}, str(staging / HEADS_FILE)
         )
         atomic_write_text(staging / EXPORT_CONFIG, json_text(export_settings(loaded)))
-        atomic_write_text(staging / "README.md", model_card(loaded))
+        atomic_write_text(staging / "README.md", card)
+        _shareable(staging)
         os.replace(staging, output)  # rename(2) replaces an empty directory
+        done = True
     except OSError as exc:
-        discard_staging(staging)
         raise OutputWriteError(
             f"cannot write {output}: {exc.strerror or first_line(exc)}"
         ) from None
+    finally:
+        if not done:
+            discard_staging(staging)
     return sum(p.stat().st_size for p in output.rglob("*") if p.is_file())
 
 
@@ -73,6 +87,11 @@ def log_export(loaded: LoadedModel, output: Path, register: str | None) -> str:
         raise TrackingError(
             f"MLflow run {loaded.mlflow_run_id} is not in {tracker.display_uri}: nothing to log to"
         )
+    if not tracker.owns_artifact_location(loaded.mlflow_run_id):
+        raise TrackingError(
+            f"MLflow run {loaded.mlflow_run_id} stores its artifacts outside this store "
+            f"({tracker.display_uri}); refusing to upload the export there"
+        )
     tracker.run_id = loaded.mlflow_run_id
     tracker.log_directory(output, ARTIFACT_PATH)
     done = (
@@ -82,3 +101,13 @@ def log_export(loaded: LoadedModel, output: Path, register: str | None) -> str:
         version = tracker.register(register, ARTIFACT_PATH)
         done += f"; registered as {register} version {version}"
     return done
+
+
+def _shareable(directory: Path) -> None:
+    """Files readable as the user's umask allows (safetensors writes some as 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in directory.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            path.chmod(0o666 & ~umask)
+    directory.chmod(0o777 & ~umask)

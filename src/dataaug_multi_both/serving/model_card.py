@@ -4,6 +4,7 @@ baselines, when exported from an evaluated study), and what it is not: a diagnos
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -34,12 +35,12 @@ def model_card(loaded: LoadedModel) -> str:
         "",
         "# Criteria matcher and evidence binder (dataaug-multi-both)",
         "",
-        f"Fine-tuned from `{base or 'unknown'}` on "
+        f"Fine-tuned from `{_text(base) or 'unknown'}` on "
         + (
             "the synthetic ReDSM5-format data this package generates (no real posts: a "
             "demonstration model, not one to draw conclusions from)"
             if dataset == "synthetic"
-            else f"`{dataset or 'unknown'}` (Reddit posts annotated sentence by sentence "
+            else f"`{_text(dataset) or 'unknown'}` (Reddit posts annotated sentence by sentence "
             "with the nine DSM-5 depression symptoms)"
         )
         + ". Two heads share the encoder:",
@@ -55,8 +56,10 @@ def model_card(loaded: LoadedModel) -> str:
         "```bash",
         "python -m dataaug_multi_both.cli.predict --model-dir THIS_DIRECTORY --input posts.csv",
         "```",
-        "`transformers.AutoModel.from_pretrained(THIS_DIRECTORY)` loads the encoder alone; the "
-        "heads are in `heads.safetensors`, the settings in `dataaug_config.json`.",
+        "`transformers.AutoModel.from_pretrained(THIS_DIRECTORY)` loads the encoder alone (its "
+        "report that the pooler's weights are missing is expected: this model mean-pools or "
+        "takes the first token, it never uses BERT's pooler); the heads are in "
+        "`heads.safetensors`, the settings in `dataaug_config.json`.",
         "",
         "## Decision threshold",
         f"{_threshold_text(loaded)}",
@@ -68,11 +71,16 @@ def model_card(loaded: LoadedModel) -> str:
         "A research tool for studying how language relates to depressive symptoms in "
         "annotated corpora. **It is not a diagnostic device**: it must not be used to "
         "diagnose, screen or triage people, nor to make any decision about an individual. "
-        "Its training posts come from Reddit (English, self-selected authors); its labels are "
-        "annotators' judgements of the text, not clinical assessments. Predictions on other "
-        "populations, platforms or languages have not been validated.",
+        + (
+            "It was trained on generated text, not on real posts: a demonstration of the "
+            "pipeline, with no claim about real language. "
+            if dataset == "synthetic"
+            else "Its training posts come from Reddit (English, self-selected authors); its "
+            "labels are annotators' judgements of the text, not clinical assessments. "
+        )
+        + "Predictions on other populations, platforms or languages have not been validated.",
         "",
-        f"Source: {loaded.source}"
+        f"Source: {_text(loaded.source)}"
         + (f" (SHA256 {loaded.checkpoint_sha256})" if loaded.checkpoint_sha256 else ""),
         "",
     ]
@@ -92,36 +100,75 @@ def _threshold_text(loaded: LoadedModel) -> str:
 
 
 def _evaluation(report: dict[str, Any] | None) -> list[str]:
-    if not report:
+    """The card's evaluation section from the study's evaluation_report.json, read back as
+    untrusted data: only names of our own shape, only numbers as numbers, text escaped."""
+    if not isinstance(report, dict) or not report:
         return [
             "Exported from a checkpoint without a study evaluation: no test-set numbers are "
             "claimed here. Run `evaluate_study` on its study for them."
         ]
-    sizes = (report.get("test_split") or {}) if isinstance(report.get("test_split"), dict) else {}
-    metrics = report.get("metrics") or {}
-    intervals = ((report.get("confidence_intervals") or {}).get("metrics")) or {}
-    baselines = report.get("baselines") or {}
-    names = [n for n in intervals if n in metrics]
-    header = "| metric | value | 95% CI | " + " | ".join(str(b) for b in baselines) + " |"
+    sizes = _mapping(report.get("test_split"))
+    metrics = _mapping(report.get("metrics"))
+    intervals = _mapping(_mapping(report.get("confidence_intervals")).get("metrics"))
+    baselines = {
+        name: _mapping(value)
+        for name, value in _mapping(report.get("baselines")).items()
+        if isinstance(name, str) and _NAME.fullmatch(name)
+    }
+    names = [n for n in intervals if isinstance(n, str) and _NAME.fullmatch(n) and n in metrics]
+    header = "| metric | value | 95% CI | " + " | ".join(baselines) + " |"
     rows = [header, "|---" * (3 + len(baselines)) + "|"]
     for name in names:
-        ci = intervals.get(name) or {}
-        low, high = ci.get("low"), ci.get("high")
-        cells = [_number(((baselines[b] or {}).get("metrics") or {}).get(name)) for b in baselines]
+        ci = _mapping(intervals.get(name))
+        low, high = _number(ci.get("low")), _number(ci.get("high"))
+        cells = [_number(_mapping(b.get("metrics")).get(name)) for b in baselines.values()]
+        interval = f"{low}–{high}" if "n/a" not in (low, high) else "n/a"
         rows.append(
-            f"| {name} | {_number(metrics.get(name))} | "
-            + (f"{low:.3f}–{high:.3f}" if low is not None and high is not None else "n/a")
-            + " | "
-            + " | ".join(cells)
-            + " |"
+            f"| {name} | {_number(metrics.get(name))} | {interval} | " + " | ".join(cells) + " |"
         )
+    described = [f"- `{b}`: {_text(v.get('description', ''))}" for b, v in baselines.items()]
+    raw_notes = report.get("notes")
+    notes = (
+        [f"- {_text(n)}" for n in raw_notes if isinstance(n, str)][:20]
+        if isinstance(raw_notes, list)
+        else []
+    )
+    posts, pairs = sizes.get("posts"), sizes.get("pairs")
+    posts = posts if isinstance(posts, int) and not isinstance(posts, bool) else "?"
+    pairs = pairs if isinstance(pairs, int) and not isinstance(pairs, bool) else "?"
+    small = (
+        [f"**{posts} test posts is a small sample**: read the intervals, not the values."]
+        if isinstance(posts, int) and posts < 100
+        else []
+    )
     return [
-        f"On the held-out test split: {sizes.get('posts', '?')} posts, "
-        f"{sizes.get('pairs', '?')} (criterion, post) pairs. Intervals: percentile bootstrap "
-        "over posts. Next to the model, what trivial predictors score on the same posts.",
+        f"On the held-out test split: {posts} posts, {pairs} (criterion, post) pairs. "
+        "Intervals: percentile bootstrap over posts. Next to the model, what trivial "
+        "predictors score on the same posts (`criteria_matcher/f1` is the macro F1 over the "
+        "nine criteria, `micro_f1` over all pairs, `samples_f1` per post; see the evaluation "
+        "report for per-criterion scores).",
+        *small,
         "",
         *rows,
+        "",
+        "Baselines:",
+        *described,
+        *(["", "Notes from the evaluation:", *notes] if notes else []),
     ]
+
+
+_NAME = re.compile(r"[a-z0-9_/]{1,64}")  # metric and baseline names as this package writes them
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f<>|`*_\[\]#\\]")
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str:
+    """A line of report text in Markdown: one line, at most 300 characters, with every
+    character that could make markup, a link, a table cell or HTML replaced."""
+    return _UNSAFE.sub(" ", str(value))[:300]
 
 
 def _number(value: Any) -> str:

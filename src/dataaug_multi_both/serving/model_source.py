@@ -146,24 +146,28 @@ def from_export(directory: Path) -> LoadedModel:
     from dataaug_multi_both.untrusted import read_json, require_mapping
 
     config_path = directory / EXPORT_CONFIG
-    if not directory.is_dir() or not config_path.is_file():
+    if not directory.is_dir():
+        raise CheckpointUnavailableError(f"--model-dir {directory}: no such directory")
+    if not config_path.is_file():
         raise CheckpointUnavailableError(f"{directory} is not an export (no {EXPORT_CONFIG})")
+    odd = [p.name for p in directory.iterdir() if p.is_symlink() or not p.is_file()]
+    if odd:  # a FIFO would block, a symlink would read outside the directory
+        raise CheckpointUnavailableError(
+            f"{directory}: an export holds regular files only, not {ascii(odd[:3])}"
+        )
     try:
         data = require_mapping(read_json(config_path, ValueError), config_path, ValueError)
-        criteria = tuple(str(c) for c in data["criteria"])
-        threshold = DecisionThreshold.from_dict(data["decision_threshold"], criteria)
-        settings = (
-            int(data["max_length"]),
-            int(data["doc_stride"]),
-            int(data["max_answer_tokens"]),
-            str(data["pooling"]),
-        )
-    except (ValueError, KeyError, TypeError) as exc:
+        criteria, threshold, settings = _checked_settings(data)
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
         raise CheckpointUnavailableError(f"{config_path}: {first_line(exc)}") from None
     quiet_hugging_face()
     try:
-        encoder = AutoModel.from_pretrained(str(directory), local_files_only=True)
-        tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+        encoder = AutoModel.from_pretrained(
+            str(directory), local_files_only=True, trust_remote_code=False
+        )
+        tokenizer = AutoTokenizer.from_pretrained(
+            str(directory), local_files_only=True, trust_remote_code=False
+        )
         heads = load_file(str(directory / HEADS_FILE))
     except Exception as exc:  # missing or damaged files
         raise CheckpointUnavailableError(
@@ -190,6 +194,34 @@ def from_export(directory: Path) -> LoadedModel:
         source=f"export {directory}",
         checkpoint_sha256=data.get("checkpoint_sha256"),
     )
+
+
+def _checked_settings(data: dict[str, Any]) -> tuple[tuple[str, ...], DecisionThreshold, Any]:
+    """dataaug_config.json's values, each in its range (ValueError naming the key)."""
+    from dataaug_multi_both.data.criteria import CRITERION_DESCRIPTIONS
+
+    raw = data["criteria"]
+    if not isinstance(raw, list) or not raw or not all(c in CRITERION_DESCRIPTIONS for c in raw):
+        raise ValueError("criteria must be a list of the nine DSM-5 criterion names")
+    criteria = tuple(raw)
+    max_length, stride, answer = (
+        data["max_length"],
+        data["doc_stride"],
+        data["max_answer_tokens"],
+    )
+    for key, value, low, high in (
+        ("max_length", max_length, 32, 8192),
+        ("doc_stride", stride, 0, 8191),
+        ("max_answer_tokens", answer, 1, 8192),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ValueError(f"{key} must be an integer in [{low}, {high}]")
+    if stride >= max_length:
+        raise ValueError("doc_stride must be below max_length")
+    if data["pooling"] not in ("mean", "cls"):
+        raise ValueError("pooling must be mean or cls")
+    threshold = DecisionThreshold.from_dict(data["decision_threshold"], criteria)
+    return criteria, threshold, (max_length, stride, answer, data["pooling"])
 
 
 def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

@@ -17,6 +17,7 @@ from dataaug_multi_both.serving.predictor import Post
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 FORMATS.update({".parquet": "parquet", ".pq": "parquet"})
 STDIN = "-"
+MAX_FIELD_CHARS = 64 * 2**20
 
 
 def input_format(source: str) -> str:
@@ -37,6 +38,7 @@ def count_posts(source: str) -> int | None:
     if source == STDIN:
         return None
     path = _existing(source)
+    csv.field_size_limit(MAX_FIELD_CHARS)
     try:
         if kind == "parquet":
             import pyarrow.parquet as pq
@@ -75,19 +77,23 @@ def read_posts(source: str, chunk_size: int) -> Iterator[list[Post]]:
 
 def _existing(source: str) -> Path:
     path = Path(source)
-    if not path.is_file():
+    if not path.exists():
         raise DataLoadError(f"--input {source}: no such file")
+    if not path.is_file():
+        raise DataLoadError(f"--input {source}: not a regular file")
     return path
 
 
 def _require_text(columns: list[str], source: str) -> None:
     if "text" not in columns:
         raise ConfigError(
-            f"--input {source} has no 'text' column (columns found: {', '.join(columns) or 'none'})"
+            f"--input {source} has no 'text' column (columns found: "
+            f"{', '.join(ascii(c)[1:-1] for c in columns[:20]) or 'none'})"
         )
 
 
 def _csv_rows(path: Path, source: str) -> Iterator[dict[str, Any]]:
+    csv.field_size_limit(MAX_FIELD_CHARS)  # a long post is a post (the default stops at 128 kB)
     try:
         with path.open(encoding="utf-8", newline="") as handle:
             reader = csv.DictReader(handle)
@@ -134,7 +140,7 @@ def _jsonl_rows(handle: TextIO, source: str) -> Iterator[dict[str, Any]]:
         if "text" not in row:
             raise ConfigError(
                 f"--input {source}, line {line_number} has no 'text' (keys found: "
-                f"{', '.join(map(str, list(row)[:10])) or 'none'})"
+                f"{', '.join(ascii(k)[1:-1] for k in list(row)[:10]) or 'none'})"
             )
         yield row
 
@@ -142,7 +148,15 @@ def _jsonl_rows(handle: TextIO, source: str) -> Iterator[dict[str, Any]]:
 def _post(row: dict[str, Any], number: int) -> Post:
     text = row.get("text")
     post_id = row.get("post_id")
-    return Post(
+    post = Post(
         post_id=str(post_id) if post_id not in (None, "") else f"post-{number:06d}",
         text="" if text is None else str(text),
     )
+    for value in (post.post_id, post.text):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800" in JSON): no text at all
+            raise DataLoadError(
+                f"--input post {number}: its text or post_id is not valid Unicode"
+            ) from None
+    return post

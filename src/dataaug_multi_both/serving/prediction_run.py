@@ -15,13 +15,13 @@ from typing import TextIO
 import torch
 
 from dataaug_multi_both.checkpointing.atomic import remove_quietly
-from dataaug_multi_both.errors import OutputWriteError, TrainingError, first_line
+from dataaug_multi_both.errors import ConfigError, OutputWriteError, TrainingError, first_line
 from dataaug_multi_both.serving.model_source import LoadedModel
 from dataaug_multi_both.serving.posts import count_posts, read_posts
 from dataaug_multi_both.serving.predictor import Predictor
 from dataaug_multi_both.serving.writers import WRITERS
 
-CHUNK_POSTS = 256  # posts read, predicted and written at a time
+CHUNK_POSTS = 64  # posts read, predicted and written at a time (and a progress step)
 
 
 @dataclass
@@ -74,11 +74,13 @@ def run_prediction(
         for chunk in read_posts(source, CHUNK_POSTS):
             try:
                 records = predictor.records(chunk)
-            except (RuntimeError, ValueError) as exc:
+            except (RuntimeError, ValueError, TypeError) as exc:
                 raise TrainingError(f"inference failed: {first_line(exc)}") from None
             try:
                 for post, record in zip(chunk, records, strict=True):
                     writer.write(record, post.text)
+            except BrokenPipeError:
+                raise  # `| head`: the reader left; not an error (run_command exits 0)
             except OSError as exc:
                 raise OutputWriteError(f"cannot write the output: {exc.strerror or exc}") from None
             done += len(chunk)
@@ -94,9 +96,12 @@ def _opened(output: Path | None) -> Iterator[TextIO]:
         yield sys.stdout
         sys.stdout.flush()
         return
+    if not output.name or output.is_dir():
+        raise ConfigError(f"--output {output} is a directory, not a file")
     temporary = output.with_name(f".{output.name}.tmp-{os.getpid()}")
-    try:
-        handle = temporary.open("w", encoding="utf-8", newline="")
+    try:  # never through a planted symlink, never over an existing file
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
     except OSError as exc:
         raise OutputWriteError(f"cannot write {output}: {exc.strerror or exc}") from None
     try:

@@ -111,4 +111,8 @@ class Predictor:
                     "score": float(out.span_scores.get(pair, math.nan)),
                 }
             criteria.append(entry)
+        if not post.text.strip():  # nothing to score: absent, without a probability
+            for entry in criteria:
+                entry["probability"] = None
+            return {"post_id": post.post_id, "criteria": criteria, "note": "empty post, not scored"}
         return {"post_id": post.post_id, "criteria": criteria}

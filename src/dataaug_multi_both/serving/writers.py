@@ -65,7 +65,7 @@ class CsvWriter(RecordWriter):
                 [
                     record["post_id"],
                     entry["criterion"],
-                    f"{entry['probability']:.6f}",
+                    "" if entry["probability"] is None else f"{entry['probability']:.6f}",
                     entry["present"],
                     f"{entry['threshold']:.6f}",
                     evidence.get("text", ""),
@@ -105,14 +105,14 @@ class HtmlWriter(RecordWriter):
         rows = "".join(
             f"<tr class=\"{'' if e['present'] else 'no'}\"><td>"
             f'<span class="tag" style="background:{self.colour[e["criterion"]]}">'
-            f"{html.escape(e['criterion'])}</span></td><td>{e['probability']:.3f}</td>"
+            f"{html.escape(e['criterion'])}</span></td><td>{_probability(e)}</td>"
             f"<td>{'present' if e['present'] else 'absent'} (threshold {e['threshold']:.2f})"
             "</td></tr>"
             for e in record["criteria"]
         )
         self.out.write(
             f'<section class="post"><h2>{html.escape(record["post_id"])}</h2>'
-            f'<div class="text">{self._highlighted(text, present)}</div>'
+            f'<div class="text">{self._highlighted(text, present) or "<em>(empty post)</em>"}</div>'
             f"<table><tr><th>criterion</th><th>probability</th><th>decision</th></tr>{rows}"
             "</table></section>\n"
         )
@@ -141,6 +141,10 @@ class HtmlWriter(RecordWriter):
 
     def end(self) -> None:
         self.out.write("</body></html>\n")
+
+
+def _probability(entry: dict[str, Any]) -> str:
+    return "n/a" if entry["probability"] is None else f"{entry['probability']:.3f}"
 
 
 WRITERS: dict[str, type[RecordWriter]] = {

@@ -206,6 +206,22 @@ class RunTracker:
                     lambda p=path: self.client.log_artifact(self._run(), str(p), artifact_path),
                 )
 
+    def owns_artifact_location(self, run_id: str) -> bool:
+        """The run stores its artifacts where this store does: through this server
+        (`mlflow-artifacts:`), or under the local store's `mlartifacts/`. A run record read
+        from a store beside a trial may name any address: uploading there would send the
+        files, and the credentials, wherever it says."""
+        from urllib.parse import unquote, urlparse
+
+        uri = str(self._call("read the run", lambda: self.client.get_run(run_id).info.artifact_uri))
+        if uri.startswith("mlflow-artifacts:"):
+            return True
+        parsed = urlparse(uri)
+        if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
+            return False
+        root = (self.experiments_dir / "mlartifacts").resolve()
+        return Path(unquote(parsed.path)).resolve().is_relative_to(root)
+
     def log_directory(self, directory: Path, artifact_path: str) -> None:
         """Every file of `directory` under `artifact_path` of the run (an export)."""
         self._call(

@@ -43,9 +43,11 @@ CONTRACT = [
     ("predict", e.DataLoadError("no such input"), 3),
     ("predict", e.CheckpointUnavailableError("SHA256"), 3),
     ("predict", e.OutputWriteError("read-only"), 4),
+    ("predict", e.StudyNotFoundError("no study.json"), 3),
     ("export", e.ConfigError("output not empty"), 2),
     ("export", e.CheckpointUnavailableError("no such checkpoint"), 3),
     ("export", e.OutputWriteError("read-only"), 4),
+    ("export", e.StudyNotFoundError("no study.json"), 3),
 ]
 
 
