@@ -6,6 +6,7 @@ DATAAUG_DEBUG=1 to see the traceback too. Anything else is a bug: traceback, exi
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import traceback
@@ -74,3 +75,12 @@ def split_overrides(values: list[str]) -> list[str]:
                 f"unrecognised argument {value!r}: overrides look like trainer.batch_size=8"
             )
     return values
+
+
+def add_model_source(parser: argparse.ArgumentParser, exports: bool) -> None:
+    """The model-source flags of `predict` and `export`: exactly one of them."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--study-dir", help="a study: its best trial's best verified checkpoint")
+    source.add_argument("--checkpoint", help="a checkpoint file (weights-only or resume)")
+    if exports:
+        source.add_argument("--model-dir", help="a directory written by the export command")

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dataaug_multi_both.cli._common import run_command
+from dataaug_multi_both.cli._common import add_model_source, run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,9 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m dataaug_multi_both.cli.export",
         description="Export a trained model as a self-contained, shareable directory.",
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--study-dir", help="a study: its best trial's best verified checkpoint")
-    source.add_argument("--checkpoint", help="a checkpoint file (weights-only or resume)")
+    add_model_source(parser, exports=False)
     parser.add_argument("--output", required=True, help="the directory to write (new or empty)")
     parser.add_argument(
         "--mlflow", action="store_true", help="log the directory as an artifact of the trial's run"

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dataaug_multi_both.cli._common import run_command
+from dataaug_multi_both.cli._common import add_model_source, run_command
 from dataaug_multi_both.errors import ConfigError
 
 
@@ -20,10 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m dataaug_multi_both.cli.predict",
         description="Predict the nine criteria and their evidence for new posts.",
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--study-dir", help="a study: its best trial's best verified checkpoint")
-    source.add_argument("--checkpoint", help="a checkpoint file (weights-only or resume)")
-    source.add_argument("--model-dir", help="a directory written by the export command")
+    add_model_source(parser, exports=True)
     parser.add_argument(
         "--input",
         required=True,

@@ -23,6 +23,7 @@ from dataaug_multi_both.data.pairs import AlignmentReport, PairExample, PairSet
 from dataaug_multi_both.data.windows import InputBuilder, build_window_table
 from dataaug_multi_both.serving.model_source import LoadedModel
 from dataaug_multi_both.training.inference import predict
+from dataaug_multi_both.training.metrics import probabilities_of
 
 
 @dataclass(frozen=True)
@@ -83,19 +84,24 @@ class Predictor:
             self.loaded.max_answer_tokens,
         )
         row_of = {post: row for row, post in enumerate(out.post_indices)}
-        return [self._record(i, post, out, row_of) for i, post in enumerate(posts)]
+        rows = [row_of[i] for i in range(len(posts))]
+        probabilities = probabilities_of(out.logits[rows])  # as evaluation computes them
+        return [self._record(i, post, probabilities[i], out) for i, post in enumerate(posts)]
 
-    def _record(self, index: int, post: Post, out: Any, row_of: dict[int, int]) -> dict[str, Any]:
+    def _record(
+        self, index: int, post: Post, probabilities: np.ndarray, out: Any
+    ) -> dict[str, Any]:
+        """A post's record; an empty post is not scored: every criterion absent, without a
+        probability, whatever the model makes of its empty window."""
+        scored = bool(post.text.strip())
         width = len(self.loaded.criteria)
         criteria = []
         for c, name in enumerate(self.loaded.criteria):
-            logit = float(out.logits[row_of[index], c])
-            probability = 1.0 / (1.0 + math.exp(-logit)) if logit > -700 else 0.0
-            # an empty post shows nothing, whatever the model makes of its empty window
-            present = bool(post.text.strip()) and probability >= float(self.thresholds[c])
+            probability = float(probabilities[c])
+            present = scored and probability >= float(self.thresholds[c])
             entry: dict[str, Any] = {
                 "criterion": name,
-                "probability": probability,
+                "probability": probability if scored else None,
                 "present": present,
                 "threshold": float(self.thresholds[c]),
                 "evidence": None,
@@ -111,8 +117,7 @@ class Predictor:
                     "score": float(out.span_scores.get(pair, math.nan)),
                 }
             criteria.append(entry)
-        if not post.text.strip():  # nothing to score: absent, without a probability
-            for entry in criteria:
-                entry["probability"] = None
-            return {"post_id": post.post_id, "criteria": criteria, "note": "empty post, not scored"}
-        return {"post_id": post.post_id, "criteria": criteria}
+        record: dict[str, Any] = {"post_id": post.post_id, "criteria": criteria}
+        if not scored:
+            record["note"] = "empty post, not scored"
+        return record

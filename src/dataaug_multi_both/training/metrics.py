@@ -34,6 +34,11 @@ import numpy as np
 from dataaug_multi_both.metric_names import PER_CRITERION_METRICS, SPAN_METRICS
 
 
+def probabilities_of(logits: np.ndarray) -> np.ndarray:
+    """The criteria matcher's probabilities: the sigmoid of its logits (float64)."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
+
 @dataclass(frozen=True)
 class SplitArrays:
     """What the metrics of one split are computed from; rows are posts, columns criteria."""
@@ -47,7 +52,7 @@ class SplitArrays:
 
     @property
     def probabilities(self) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.logits.astype(np.float64)))
+        return probabilities_of(self.logits)
 
     def subset_sizes(self) -> dict[str, int]:
         positive = self.labels == 1
