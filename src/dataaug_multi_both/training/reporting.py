@@ -8,6 +8,7 @@ twice), then continues.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,9 @@ class TrackingBridge:
         self.config = config
         self.tracker = None
         self._on_server: set[int] = set()  # steps the server had when the run resumed
+        self._reopened = False  # the run existed: step records it has are not sent again
+        self._step_floor: int | None = None  # the last optimizer step the reopened run has
+        self._steps_paused = False  # the server failed a step record: wait for an epoch
         if config.tracking.backend == "mlflow":
             from dataaug_multi_both.tracking.mlflow_logger import RunTracker
 
@@ -83,9 +87,11 @@ class TrackingBridge:
             return None
         name = context.run_name or f"{self.config.model.model_id}-{trial_id}"
         tags = {"trial_id": trial_name(trial_id), **context.tags}
-        return self.tracker.start(
+        started = self.tracker.start(
             run_id, name, run_params(self.config), tags, context.parent_run_id
         )
+        self._reopened = run_id is not None and started == run_id
+        return started
 
     def send_missing(self, history: Sequence[Mapping[str, Any]]) -> list[int]:
         """After a resume: send the epochs of `history` (epoch order) that MLflow lacks."""
@@ -109,6 +115,33 @@ class TrackingBridge:
             self.tracker.log_metrics(epoch, metrics)
         except TrackingError as exc:
             raise TrackingError(f"{exc.message}. {resume_hint()}") from None
+        self._steps_paused = False  # the server is back: step records go again
+
+    def log_step(self, step: int, metrics: Mapping[str, float]) -> None:
+        """Step records (`train_step/...`) at MLflow step = `step`, the global optimizer
+        step, in one batch; None and non-finite values are not sent. No-op without tracking.
+
+        Retried like an epoch, but a server still gone after the retries does not stop
+        training mid-epoch: a one-line warning, and no step record is sent until an epoch
+        reaches the server (the epoch's own log then decides, once its checkpoint is saved,
+        whether the run stops with exit 5). `train.jsonl` has every step record. After a
+        resume the steps the reopened run already has are not sent twice."""
+        if self.tracker is None or self._steps_paused or not metrics:
+            return
+        try:
+            if self._reopened and self._step_floor is None:
+                present = self.tracker.logged_steps(next(iter(metrics)))
+                self._step_floor = max(present, default=0)
+            if self._step_floor is not None and step <= self._step_floor:
+                return  # sent before the run stopped (same values on CPU)
+            self.tracker.log_metrics(step, metrics)
+        except TrackingError as exc:
+            self._steps_paused = True
+            print(
+                f"warning: {exc.message}; step metrics are not sent until an epoch gets through",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def finish(self, status: str, artifacts: list[Path], checkpoint: Path | None) -> None:
         if self.tracker is None:
