@@ -11,10 +11,40 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
+from typing import Any
 
 from rich.console import Console
 
 from dataaug_multi_both.errors import DataAugError, Interrupted, exit_code_for
+
+PACKAGE = "dataaug-multi-both"
+
+
+def package_version() -> str:
+    """`dataaug-multi-both 0.1.0`: the installed distribution's version (its metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"{PACKAGE} {version(PACKAGE)}"
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return f"{PACKAGE} (version unknown: not installed)"
+
+
+def program_name(command: str, argv0: str | None = None) -> str:
+    """What the usage line calls a command: the console script that started it
+    (`dataaug-train`, or `dataaug train` through the dispatcher), else the contract's
+    `python -m dataaug_multi_both.cli.<command>`."""
+    started_as = os.path.basename(sys.argv[0] if argv0 is None else argv0)
+    if started_as.startswith("dataaug"):
+        return started_as
+    return f"python -m dataaug_multi_both.cli.{command}"
+
+
+def command_parser(command: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """A command's argument parser: its program name and `--version`."""
+    parser = argparse.ArgumentParser(prog=program_name(command), **kwargs)
+    parser.add_argument("--version", action="version", version=package_version())
+    return parser
 
 
 def make_console() -> Console:

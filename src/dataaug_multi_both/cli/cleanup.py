@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dataaug_multi_both.cli._common import make_console, run_command
+from dataaug_multi_both.cli._common import command_parser, make_console, run_command
 from dataaug_multi_both.cli._formats import plain
 from dataaug_multi_both.errors import DataAugError
 
@@ -18,8 +18,8 @@ DEFAULT_ROOT = "experiments"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m dataaug_multi_both.cli.cleanup",
+    parser = command_parser(
+        "cleanup",
         description="Delete orphaned files and checkpoints that no policy keeps; never a running trial.",
     )
     scope = parser.add_mutually_exclusive_group()

@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dataaug_multi_both.cli._common import exit_process, make_console, run_command
+from dataaug_multi_both.cli._common import command_parser, exit_process, make_console, run_command
 from dataaug_multi_both.hpo.evaluate import StudyNotFoundError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m dataaug_multi_both.cli.evaluate_study",
+    parser = command_parser(
+        "evaluate_study",
         description="Evaluate a study's best trial on the test split of the study's split manifest.",
     )
     parser.add_argument("--study-dir", required=True, help="experiments/study_{id}")

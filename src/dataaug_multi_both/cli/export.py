@@ -12,12 +12,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from dataaug_multi_both.cli._common import add_model_source, run_command
+from dataaug_multi_both.cli._common import add_model_source, command_parser, run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m dataaug_multi_both.cli.export",
+    parser = command_parser(
+        "export",
         description="Export a trained model as a self-contained, shareable directory.",
     )
     add_model_source(parser, exports=False)

@@ -10,14 +10,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dataaug_multi_both.cli._common import exit_process, make_console, run_command, split_overrides
+from dataaug_multi_both.cli._common import (
+    command_parser,
+    exit_process,
+    make_console,
+    run_command,
+    split_overrides,
+)
 from dataaug_multi_both.errors import ConfigError
 from dataaug_multi_both.layout import StudyPaths
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m dataaug_multi_both.cli.hpo",
+    parser = command_parser(
+        "hpo",
         description="Hyperparameter search over training runs, with a study-wide storage budget.",
         epilog="Trailing KEY=VALUE arguments are Hydra overrides (study.num_trials=20, trainer.max_epochs=3).",
     )

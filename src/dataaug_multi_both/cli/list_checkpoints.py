@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dataaug_multi_both.cli._common import run_command
+from dataaug_multi_both.cli._common import command_parser, run_command
 from dataaug_multi_both.cli._formats import (
     FORMATS,
     Column,
@@ -37,8 +37,8 @@ JSON_KEYS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m dataaug_multi_both.cli.list_checkpoints",
+    parser = command_parser(
+        "list_checkpoints",
         description="List the checkpoints recorded in a trial's manifest.",
     )
     parser.add_argument(

@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dataaug_multi_both.cli._common import run_command
+from dataaug_multi_both.cli._common import command_parser, run_command
 from dataaug_multi_both.cli._formats import FORMATS, Column, render_csv, render_json, render_table
 from dataaug_multi_both.errors import DataAugError
 
@@ -32,9 +32,7 @@ KEYS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m dataaug_multi_both.cli.list_studies", description="List the HPO studies."
-    )
+    parser = command_parser("list_studies", description="List the HPO studies.")
     parser.add_argument("--experiments-dir", default="experiments")
     parser.add_argument("--format", choices=FORMATS, default="table")
     parser.add_argument("--filter-status", choices=STATUSES)

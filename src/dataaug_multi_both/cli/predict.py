@@ -11,13 +11,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from dataaug_multi_both.cli._common import add_model_source, run_command
+from dataaug_multi_both.cli._common import add_model_source, command_parser, run_command
 from dataaug_multi_both.errors import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m dataaug_multi_both.cli.predict",
+    parser = command_parser(
+        "predict",
         description="Predict the nine criteria and their evidence for new posts.",
     )
     add_model_source(parser, exports=True)

@@ -12,14 +12,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dataaug_multi_both.cli._common import exit_process, make_console, run_command, split_overrides
+from dataaug_multi_both.cli._common import (
+    command_parser,
+    exit_process,
+    make_console,
+    run_command,
+    split_overrides,
+)
 from dataaug_multi_both.config.compose import load_train_config, tracking_note
 from dataaug_multi_both.metric_names import resolve_metric_name, short_metric_title
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m dataaug_multi_both.cli.train",
+    parser = command_parser(
+        "train",
         description="Fine-tune a transformer encoder with a criteria matcher and an evidence binder head.",
         epilog="Trailing KEY=VALUE arguments are Hydra overrides, e.g. trainer.batch_size=8. "
         "Set DATAAUG_DEBUG=1 to see tracebacks of expected errors.",
