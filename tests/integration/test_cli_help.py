@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.integration.conftest import Completed
+from tests.integration.conftest import HPO_SMALL, TINY, TINY_STUDY, Completed, read_jsonl, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -76,3 +77,44 @@ def test_the_contract_module_form_keeps_its_name(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert proc.stdout.startswith("usage: python -m dataaug_multi_both.cli.train")
     assert "--version" in proc.stdout
+
+
+def test_unknown_override_suggests_the_key_meant(tmp_path: Path) -> None:
+    result = run_cli("train", *TINY, "trainer.lr=1e-4", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: unknown configuration key trainer.lr (did you mean trainer.learning_rate?)"
+    )
+    config = tmp_path / "mine.yaml"
+    config.write_text("defaults:\n  - train\n  - _self_\ntrainer:\n  lr: 0.001\n")
+    in_file = run_cli("train", "--config", str(config), *TINY, cwd=tmp_path)
+    assert in_file.returncode == 2 and "did you mean trainer.learning_rate?" in in_file.stderr
+    hpo = run_cli("hpo", "study.num_trails=3", cwd=tmp_path)
+    assert hpo.returncode == 2 and "did you mean study.num_trials?" in hpo.stderr
+    assert not (tmp_path / "experiments").exists()
+
+
+def test_search_space_entry_from_the_command_line(tmp_path: Path) -> None:
+    result = run_cli(
+        "hpo",
+        "--config",
+        HPO_SMALL,
+        "--num-trials",
+        "1",
+        *TINY_STUDY,
+        "tracking.backend=none",
+        "+search_space.trainer.weight_decay={type: uniform, low: 0.0, high: 0.1}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    (study_dir,) = (tmp_path / "experiments").glob("study_*")
+    (end,) = [e for e in read_jsonl(study_dir / "logs" / "hpo.jsonl") if e["event"] == "trial_end"]
+    assert 0.0 <= end["params"]["trainer.weight_decay"] <= 0.1
+    trial_config = yaml.safe_load(
+        (tmp_path / "experiments" / end["trial_id"] / "config.yaml").read_text()
+    )
+    assert trial_config["trainer"]["weight_decay"] == end["params"]["trainer.weight_decay"]
+    without_plus = run_cli(
+        "hpo", "search_space.trainer.weight_decay={type: uniform, low: 0, high: 1}", cwd=tmp_path
+    )
+    assert without_plus.returncode == 2 and "needs a leading +" in without_plus.stderr

@@ -10,12 +10,14 @@ import copy
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from dataaug_multi_both.config.schema import TrainConfig
+from dataaug_multi_both.config.suggest import schema_keys, unknown_key_hint
 from dataaug_multi_both.errors import ConfigError, first_line
 from dataaug_multi_both.redaction import redact_text, redact_url
 from dataaug_multi_both.untrusted import read_yaml, require_mapping
@@ -41,10 +43,13 @@ def resolve_config_path(config: str | None, default_name: str) -> Path:
     return local.resolve() if local.is_file() else bundled_config_path(default_name)
 
 
-def compose_dict(config_path: Path, overrides: list[str]) -> dict[str, Any]:
+def compose_dict(
+    config_path: Path, overrides: list[str], known: Collection[str] = ()
+) -> dict[str, Any]:
     """Compose `config_path` with Hydra overrides into a plain dict (no validation).
     Interpolations that read the environment (`${oc.env:...}`) are refused: their values
-    would end up in MLflow, config.yaml and every checkpoint."""
+    would end up in MLflow, config.yaml and every checkpoint. An override of a key the file
+    does not have names the `known` key it probably meant."""
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
@@ -65,10 +70,33 @@ def compose_dict(config_path: Path, overrides: list[str]) -> dict[str, Any]:
             raise ConfigError(f"{', '.join(reading_env)} ({where}): {_ENV_REFUSED}")
         data = OmegaConf.to_container(cfg, resolve=True)
     except (HydraException, OmegaConfBaseException) as exc:
+        missing = _MISSING_KEY.search(first_line(exc))
+        if missing and known:
+            raise ConfigError(missing_key_message(missing.group(1), known, config_path)) from None
         raise ConfigError(f"cannot compose {config_path}: {_cause(exc)}") from None
     assert isinstance(data, dict)
     data.pop("hydra", None)
     return {str(k): v for k, v in data.items()}
+
+
+# Hydra's "Could not override 'trainer.lr'." and "Could not delete from config. 'x' does not exist."
+_MISSING_KEY = re.compile(r"^Could not (?:override|delete from config\.) '([^']+)'")
+# sections whose entries are added, not only set: `+search_space.trainer.weight_decay={...}`
+OPEN_SECTIONS = ("search_space",)
+
+
+def missing_key_message(key: str, known: Collection[str], config_path: Path) -> str:
+    """What to say when an override names a key `config_path` does not have."""
+    section = key.split(".")[0]
+    if section in OPEN_SECTIONS:
+        return (
+            f"{key} is not in {config_path.name}: a new entry needs a leading +, e.g. "
+            f"'+{key}={{type: uniform, low: 0.0, high: 0.1}}'"
+        )
+    if key in known or any(key.startswith(f"{k}.") for k in known):  # left out of the file, or
+        # an entry of a mapping-valued key (trainer.lr_scheduler_kwargs.num_cycles)
+        return f"{key} is not set in {config_path.name}: add it with +{key}=VALUE"
+    return f"unknown configuration key {key}{unknown_key_hint(key, known)}"
 
 
 _ENV_REFUSED = (
@@ -230,7 +258,7 @@ def load_train_config(
     """Compose, apply flags, fill unset seeds from `seed` (default 42), validate. With
     `artifact` (a trial's config.yaml), continue that configuration (`layered_on_artifact`)."""
     path = resolve_config_path(config, "train.yaml")
-    data = compose_dict(path, overrides)
+    data = compose_dict(path, overrides, schema_keys(TrainConfig))
     if artifact is not None:
         data = layered_on_artifact(artifact_config(artifact), data, overrides)
     data = apply_values(data, flag_values)

@@ -10,6 +10,7 @@ import typing
 from typing import Any
 
 from dataaug_multi_both.config.public import shown_value
+from dataaug_multi_both.config.suggest import unknown_key_hint
 from dataaug_multi_both.errors import ConfigError
 
 
@@ -50,7 +51,9 @@ def build(cls: type, data: Any, prefix: str) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
-        names = ", ".join(f"{prefix}.{k}".lstrip(".") for k in unknown)
+        dotted = [f"{prefix}.{k}".lstrip(".") for k in unknown]
+        siblings = [f"{prefix}.{k}".lstrip(".") for k in known]
+        names = ", ".join(f"{k}{unknown_key_hint(k, siblings, listing=False)}" for k in dotted)
         raise ConfigError(
             f"unknown configuration key(s): {names} (known under {where}: {', '.join(sorted(known))})"
         )

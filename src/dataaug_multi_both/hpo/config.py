@@ -19,6 +19,7 @@ from dataaug_multi_both.config.compose import (
     resolve_config_path,
 )
 from dataaug_multi_both.config.schema import TrainConfig
+from dataaug_multi_both.config.suggest import schema_keys
 from dataaug_multi_both.config.validation import build, require
 from dataaug_multi_both.errors import ConfigError
 from dataaug_multi_both.hpo.search_space import ParamSpec, parse_search_space
@@ -121,6 +122,25 @@ class HpoConfig:
         }
 
 
+def flat_search_space(raw: Any) -> Any:
+    """`search_space` with nested entries under their dotted name: Hydra reads the override
+    `+search_space.trainer.weight_decay={type: uniform, ...}` as {trainer: {weight_decay:
+    {...}}}; the file writes `trainer.weight_decay: {...}`. Both are the same entry (a later
+    one replaces an earlier one of the same name). Anything but a mapping is left as it is
+    for `parse_search_space` to refuse."""
+    if not isinstance(raw, dict):
+        return raw
+    flat: dict[str, Any] = {}
+    for name, entry in raw.items():
+        if isinstance(entry, dict) and entry and "type" not in entry:
+            nested = flat_search_space(entry)
+            if all(isinstance(v, dict) for v in nested.values()):
+                flat.update({f"{name}.{key}": value for key, value in nested.items()})
+                continue
+        flat[str(name)] = entry
+    return flat
+
+
 def load_hpo_config(
     config: str | None,
     overrides: list[str],
@@ -131,7 +151,8 @@ def load_hpo_config(
     """Compose `configs/hpo.yaml` (or `config`), apply flags, validate everything up front.
     With `artifact` (a study's config.yaml), continue that configuration: its settings, the
     user's `tracking.*` and overrides (`layered_on_artifact`)."""
-    data = compose_dict(resolve_config_path(config, "hpo.yaml"), overrides)
+    known = [*schema_keys(TrainConfig), *schema_keys(StudyConfig, "study.")]
+    data = compose_dict(resolve_config_path(config, "hpo.yaml"), overrides, known)
     if artifact is not None:
         data = layered_on_artifact(artifact_config(artifact), data, overrides)
     study_values = {f"study.{k}": v for k, v in study_values.items()}
@@ -142,6 +163,7 @@ def load_hpo_config(
     search_raw = data.pop("search_space", None)
     if search_raw is None:
         raise ConfigError("the HPO config has no search_space section")
+    search_raw = flat_search_space(search_raw)
     study = build(StudyConfig, study_raw, "study")
     for node, prefix in (
         (study.sampler, "study.sampler"),

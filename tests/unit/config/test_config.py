@@ -59,7 +59,8 @@ def test_explicit_seed_in_config_is_kept() -> None:
         ("dataset.split_ratios=[0.5,0.5]", "split_ratios"),
         ("model.num_criteria_classes=12", "num_criteria_classes"),
         ("tracking.mlflow_tracking_uri=ftp://x", "mlflow_tracking_uri"),
-        ("trainer.nonsense=1", "Could not override 'trainer.nonsense'"),
+        ("trainer.nonsense=1", "unknown configuration key trainer.nonsense"),
+        ("trainer.lr=1e-4", "did you mean trainer.learning_rate?"),
         ("trainer.mixed_precision=maybe", "true or false"),
     ],
 )
