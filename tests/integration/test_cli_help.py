@@ -118,3 +118,71 @@ def test_search_space_entry_from_the_command_line(tmp_path: Path) -> None:
         "hpo", "search_space.trainer.weight_decay={type: uniform, low: 0, high: 1}", cwd=tmp_path
     )
     assert without_plus.returncode == 2 and "needs a leading +" in without_plus.stderr
+
+
+def test_print_config_shows_the_resolved_config_masked_and_does_nothing_else(
+    tmp_path: Path,
+) -> None:
+    result = run_cli(
+        "train",
+        *TINY,
+        "--print-config",
+        "trainer.max_epochs=3",
+        "tracking.mlflow_tracking_uri=https://alice:s3cret@mlflow.example:5000",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    shown = yaml.safe_load(result.stdout)
+    assert shown["model"]["model_id"] == "tiny-bert" and shown["trainer"]["max_epochs"] == 3
+    assert shown["tracking"]["mlflow_tracking_uri"] == "https://alice:***@mlflow.example:5000"
+    assert "s3cret" not in result.stdout + result.stderr
+    hpo = run_cli(
+        "hpo",
+        "--print-config",
+        "study.storage=postgresql://bob:pw123@db.example/optuna",
+        "+search_space.trainer.weight_decay={type: uniform, low: 0.0, high: 0.1}",
+        cwd=tmp_path,
+    )
+    assert hpo.returncode == 0, hpo.stderr
+    study = yaml.safe_load(hpo.stdout)
+    assert study["study"]["storage"] == "postgresql://bob:***@db.example/optuna"
+    assert study["search_space"]["trainer.weight_decay"]["high"] == 0.1
+    assert "pw123" not in hpo.stdout + hpo.stderr
+    assert list(tmp_path.iterdir()) == []  # no experiments/, no MLflow store, nothing
+
+
+def test_validate_only_loads_everything_and_writes_nothing(tmp_path: Path) -> None:
+    result = run_cli(
+        "train", *TINY, "--validate-only", "dataset.synthetic_num_posts=30", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "model tiny-bert (embedded" in result.stdout and "M parameters" in result.stdout
+    assert "splits (posts/pairs/windows): train " in result.stdout
+    assert "nothing was trained or written" in result.stdout
+    assert list(tmp_path.iterdir()) == []
+    missing_model = run_cli(
+        "train", "--model", "./no-model", "--dataset", "synthetic", "--validate-only", cwd=tmp_path
+    )
+    assert missing_model.returncode == 3 and "model directory not found" in missing_model.stderr
+    bad_value = run_cli("train", *TINY, "--validate-only", "trainer.batch_size=0", cwd=tmp_path)
+    assert bad_value.returncode == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_local_configs_file_that_shadows_the_bundled_one_is_named(tmp_path: Path) -> None:
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "train.yaml").write_text("trainer:\n  max_epochs: 3\n")
+    result = run_cli("train", "--print-config", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stderr.strip() == (
+        f"note: loading {tmp_path.resolve() / 'configs' / 'train.yaml'} (./configs/train.yaml), "
+        "not the bundled train.yaml"
+    )
+    assert yaml.safe_load(result.stdout)["trainer"]["max_epochs"] == 3
+    explicit = run_cli("train", "--config", "configs/train.yaml", "--print-config", cwd=tmp_path)
+    assert explicit.returncode == 0 and explicit.stderr == ""
+    # `defaults: [train]` in ./configs/train.yaml names itself: a message, not a RecursionError
+    (tmp_path / "configs" / "train.yaml").write_text("defaults:\n  - train\n  - _self_\n")
+    looping = run_cli("train", "--print-config", cwd=tmp_path)
+    assert looping.returncode == 2 and "lists itself in its defaults" in looping.stderr
+    assert "Traceback" not in looping.stderr

@@ -114,3 +114,38 @@ def add_model_source(parser: argparse.ArgumentParser, exports: bool) -> None:
     source.add_argument("--checkpoint", help="a checkpoint file (weights-only or resume)")
     if exports:
         source.add_argument("--model-dir", help="a directory written by the export command")
+
+
+def add_preview_flags(parser: argparse.ArgumentParser, validate_only: bool) -> None:
+    """`--print-config` (and for train `--validate-only`): look before running."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved configuration (passwords as ***) and exit",
+    )
+    if validate_only:
+        group.add_argument(
+            "--validate-only",
+            action="store_true",
+            help="load the config, data, tokenizer and model, print a summary and exit "
+            "(no training, no trial directory, no MLflow run)",
+        )
+
+
+def print_config(config: dict[str, Any]) -> None:
+    """A resolved configuration as YAML on stdout, secrets masked (`config.public`)."""
+    import yaml
+
+    from dataaug_multi_both.config.public import public_config
+
+    print(yaml.safe_dump(public_config(config), sort_keys=False), end="")
+
+
+def announce_config_file(config: str | None, default_name: str) -> None:
+    """One line on stderr when ./configs/<default_name> replaces the bundled file."""
+    from dataaug_multi_both.config.compose import shadowing_note
+
+    note = shadowing_note(config, default_name)
+    if note is not None:
+        print(note, file=sys.stderr)

@@ -11,9 +11,12 @@ import argparse
 from pathlib import Path
 
 from dataaug_multi_both.cli._common import (
+    add_preview_flags,
+    announce_config_file,
     command_parser,
     exit_process,
     make_console,
+    print_config,
     run_command,
     split_overrides,
 )
@@ -43,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seed", type=int, help="sampler seed and every unset training seed (default 42)"
     )
+    add_preview_flags(parser, validate_only=False)
     parser.add_argument("overrides", nargs="*", help="Hydra-style overrides KEY=VALUE")
     return parser
 
@@ -79,6 +83,7 @@ def _run(argv: list[str] | None) -> int:
         study_dir = locate_study(args.resume_study, overrides, study_dir)
         if args.config is None:  # continue with the study's own config (tracking: the user's)
             artifact = StudyPaths(study_dir).config
+    announce_config_file(args.config, "hpo.yaml")
     hpo = load_hpo_config(
         args.config,
         overrides,
@@ -91,6 +96,9 @@ def _run(argv: list[str] | None) -> int:
         seed=args.seed,
         artifact=artifact,
     )
+    if args.print_config:
+        print_config(hpo.to_dict())
+        return 0
     dist = from_environment()  # under torchrun each trial is a data-parallel job
     console = make_console() if dist.is_main else Console(quiet=True)
     if artifact is not None and (note := tracking_note(artifact, hpo.train.to_dict())):

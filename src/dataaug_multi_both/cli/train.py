@@ -13,9 +13,12 @@ import argparse
 from pathlib import Path
 
 from dataaug_multi_both.cli._common import (
+    add_preview_flags,
+    announce_config_file,
     command_parser,
     exit_process,
     make_console,
+    print_config,
     run_command,
     split_overrides,
 )
@@ -58,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--dry-run", action="store_true", help="skip checkpointing, only log metrics"
     )
+    add_preview_flags(parser, validate_only=True)
     parser.add_argument("overrides", nargs="*", help="Hydra-style overrides KEY=VALUE")
     return parser
 
@@ -86,6 +90,7 @@ def _run(argv: list[str] | None) -> int:
     artifact = None
     if resume_from is not None and args.config is None:  # continue with the trial's own config
         artifact = resume_config_path(resume_from, experiments_root(overrides))
+    announce_config_file(args.config, "train.yaml")
     config = load_train_config(
         args.config,
         overrides,
@@ -98,10 +103,19 @@ def _run(argv: list[str] | None) -> int:
         seed=args.seed,
         artifact=artifact,
     )
+    if args.print_config:
+        print_config(config.to_dict())
+        return 0
     dist = from_environment()  # under torchrun: this rank; else a single process
     console = make_console() if dist.is_main else Console(quiet=True)
     if artifact is not None and (note := tracking_note(artifact, config.to_dict())):
         console.print(note, highlight=False)
+    if args.validate_only:
+        from dataaug_multi_both.training.preflight import preflight
+
+        for line in preflight(config, dist).lines():
+            console.print(line, highlight=False)
+        return 0
     options = RunOptions(
         dry_run=args.dry_run,
         checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else None,

@@ -43,6 +43,17 @@ def resolve_config_path(config: str | None, default_name: str) -> Path:
     return local.resolve() if local.is_file() else bundled_config_path(default_name)
 
 
+def shadowing_note(config: str | None, default_name: str) -> str | None:
+    """Which file is loaded, when `configs/<default_name>` in the working directory takes
+    the place of the bundled one (None when `--config` is given or nothing shadows it)."""
+    if config is not None:
+        return None
+    chosen = resolve_config_path(None, default_name)
+    if chosen == bundled_config_path(default_name).resolve():
+        return None  # the bundled file itself (a checkout's configs/ links to it)
+    return f"note: loading {chosen} (./configs/{default_name}), not the bundled {default_name}"
+
+
 def compose_dict(
     config_path: Path, overrides: list[str], known: Collection[str] = ()
 ) -> dict[str, Any]:
@@ -69,6 +80,13 @@ def compose_dict(
             )
             raise ConfigError(f"{', '.join(reading_env)} ({where}): {_ENV_REFUSED}")
         data = OmegaConf.to_container(cfg, resolve=True)
+    except RecursionError:  # Hydra follows a file that lists itself in its defaults forever
+        raise ConfigError(
+            f"{config_path} lists itself in its defaults (`- {config_path.stem}` finds this "
+            f"file before the bundled {config_path.name}): give it another name and pass it "
+            f"with --config, or drop `- {config_path.stem}` from its defaults (keys it leaves "
+            "out take the schema's defaults)"
+        ) from None
     except (HydraException, OmegaConfBaseException) as exc:
         missing = _MISSING_KEY.search(first_line(exc))
         if missing and known:
