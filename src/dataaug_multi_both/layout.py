@@ -36,6 +36,8 @@ PLOTS_DIR = "plots"
 # a trial or study id read back from a file may become part of a path: letters, digits, _ . -
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 CHECKPOINT_FILE = re.compile(r"epoch_[0-9]{3,6}\.pt")
+# the one mid-epoch resume checkpoint of a trial (trainer.save_steps), replaced in place
+MID_EPOCH_FILE = "mid_epoch.pt"
 
 
 def recorded_trial_name(value: object) -> str | None:

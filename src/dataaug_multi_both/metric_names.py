@@ -66,6 +66,7 @@ METRIC_SUBSETS = {
 }
 
 METRIC_ALIASES = {
+    "val_loss": "val/criteria_matcher/loss",
     "val_f1": "val/criteria_matcher/f1",
     "val_micro_f1": "val/criteria_matcher/micro_f1",
     "val_samples_f1": "val/criteria_matcher/samples_f1",
@@ -79,8 +80,26 @@ METRIC_ALIASES = {
     "val_has_answer": "val/evidence_binder/has_answer",
     "val_no_answer_accuracy": "val/evidence_binder/no_answer_accuracy",
 }
-# Metrics a run can be optimised for (all of them: higher is better).
-OPTIMIZABLE_METRICS = tuple(n for n in VAL_METRIC_NAMES if not n.endswith("/loss"))
+# Metrics a run can be optimised for: every validation metric. Studies maximise (the
+# contract's --direction), so a metric where lower is better is optimised as its negative.
+OPTIMIZABLE_METRICS = VAL_METRIC_NAMES
+MINIMISED_METRICS = tuple(n for n in VAL_METRIC_NAMES if n.endswith("/loss"))
+
+
+def metric_sign(name: str) -> float:
+    """+1 where higher is better, -1 for a loss (an unknown name counts as higher-better)."""
+    return -1.0 if name in MINIMISED_METRICS else 1.0
+
+
+def objective_of(name: str, value: float | None) -> float | None:
+    """What is maximised for metric `name`: the value, or its negative for a loss."""
+    return None if value is None else metric_sign(name) * value
+
+
+def objective_label(name: str) -> str:
+    """How the objective is named in messages: `val/criteria_matcher/f1`, or
+    `-val/criteria_matcher/loss` for a loss."""
+    return name if metric_sign(name) > 0 else f"-{name}"
 
 
 def resolve_metric_name(name: str) -> str:

@@ -77,6 +77,21 @@ class Checkpointer:
         self._saved(record)
         return record
 
+    def write_mid_epoch(self, data: bytes, epoch: int, step: int, batches_done: int) -> None:
+        """Put a mid-epoch resume checkpoint on disk (the same free-space rule as an epoch's;
+        it replaces the previous one, so a trial holds at most one)."""
+        self._ensure_space(len(data), epoch)
+        record = self.store.save_mid_epoch(data, epoch, step, batches_done)
+        self.report(
+            "saved",
+            file=record.file,
+            epoch=epoch,
+            step=step,
+            batches_done=batches_done,
+            bytes=record.size_bytes,
+            kind="mid-epoch",
+        )
+
     def _saved(self, record: CheckpointRecord) -> None:
         self.report(
             "saved",
@@ -91,7 +106,7 @@ class Checkpointer:
         """Keep-last-N / keep-best-K, then the size cap; returns bytes freed."""
         manifest = self.store.manifest
         decision = decide(
-            [r.facts() for r in manifest.retained()],
+            manifest.facts(manifest.retained()),
             self.retention.keep_last_n,
             self.retention.keep_best_k,
         )
@@ -110,7 +125,7 @@ class Checkpointer:
                     freed=saved,
                 )
         cap = self.retention.max_total_size_gb * 1e9
-        doomed, still_over = over_budget([r.facts() for r in manifest.retained()], cap)
+        doomed, still_over = over_budget(manifest.facts(manifest.retained()), cap)
         for record in list(manifest.retained()):
             if record.epoch in doomed:
                 freed += self._delete(record, "size cap")
@@ -123,7 +138,8 @@ class Checkpointer:
         return freed
 
     def keep_only_best_and_latest(self) -> int:
-        doomed, _ = over_budget([r.facts() for r in self.store.manifest.retained()], 0)
+        manifest = self.store.manifest
+        doomed, _ = over_budget(manifest.facts(manifest.retained()), 0)
         return sum(
             self._delete(r, "disk space")
             for r in list(self.store.manifest.retained())

@@ -124,6 +124,8 @@ def _plan_trial(facts: TrialFacts, mode: str) -> CleanupPlan:
         plan.problems.append(f"{trial_dir.name}: {exc}; its checkpoints were left as they are")
         return plan
     listed = {r.file for r in manifest.retained()} if manifest else set()
+    if manifest is not None and manifest.mid_epoch is not None:
+        listed.add(manifest.mid_epoch.file)  # a killed run's latest progress
     for path in sorted(directory.glob("*.pt")) if directory.is_dir() else []:
         if path.name not in listed and not path.is_symlink():
             plan.actions.append(
@@ -137,7 +139,7 @@ def _plan_trial(facts: TrialFacts, mode: str) -> CleanupPlan:
             plan.actions.append(
                 Action("fix_record", directory / record.file, 0, "recorded as retained but missing")
             )
-    doomed, slim = _policy_decisions(facts, present, mode)
+    doomed, slim = _policy_decisions(facts, manifest, present, mode)
     for record in present:
         path = directory / record.file
         if record.epoch in doomed:
@@ -154,7 +156,7 @@ def _plan_trial(facts: TrialFacts, mode: str) -> CleanupPlan:
 
 
 def _policy_decisions(
-    facts: TrialFacts, present: list[CheckpointRecord], mode: str
+    facts: TrialFacts, manifest: CheckpointManifest, present: list[CheckpointRecord], mode: str
 ) -> tuple[dict[int, str], set[int]]:
     """epoch -> reason to delete, and the epochs to slim, for the retained checkpoints."""
     if mode == ORPHANED_ONLY or not present:
@@ -176,9 +178,9 @@ def _policy_decisions(
     if facts.retention is None:
         return {}, set()
     retention = facts.retention
-    decision = decide([r.facts() for r in present], retention.keep_last_n, retention.keep_best_k)
+    decision = decide(manifest.facts(present), retention.keep_last_n, retention.keep_best_k)
     doomed = {e: "retention policy" for e in decision.delete}
-    kept = [r.facts() for r in present if r.epoch not in doomed]
+    kept = manifest.facts([r for r in present if r.epoch not in doomed])
     capped, _ = over_budget(kept, retention.max_total_size_gb * 1e9)
     doomed.update({e: "retention.max_total_size_gb" for e in capped})
     return doomed, set(decision.slim)

@@ -29,6 +29,10 @@ WEIGHTS_DTYPE = "weights_dtype"  # dtype the weights were stored in ("float32" b
 # the matcher's decision threshold(s) chosen on this epoch's validation predictions (plain
 # dict: policy, source, value, per_criterion); absent in checkpoints written before it existed
 DECISION_THRESHOLD = "decision_threshold"
+# the objective (higher is better) of every validation so far, for early stopping
+EVALUATIONS = "evaluations"
+# only in a mid-epoch checkpoint: batches done in the epoch in progress and its running sums
+EPOCH_POSITION = "epoch_position"
 
 CURRENT_FORMAT = 1
 RESUME_ONLY = (OPTIMIZER, SCHEDULER, SCALER, RNG)

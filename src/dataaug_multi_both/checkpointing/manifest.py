@@ -21,7 +21,13 @@ from dataaug_multi_both.checkpointing.policy import (
     best_epoch,
 )
 from dataaug_multi_both.errors import StorageError
-from dataaug_multi_both.layout import CHECKPOINT_FILE, MANIFEST_FILE, checkpoint_name
+from dataaug_multi_both.layout import (
+    CHECKPOINT_FILE,
+    MANIFEST_FILE,
+    MID_EPOCH_FILE,
+    checkpoint_name,
+)
+from dataaug_multi_both.metric_names import metric_sign
 from dataaug_multi_both.untrusted import read_json, require_mapping
 
 FORMAT_VERSION = 1
@@ -44,8 +50,25 @@ class CheckpointRecord:
     retained: bool = True
     decision_threshold: dict[str, Any] | None = None  # as stored in the checkpoint
 
-    def facts(self) -> CheckpointFacts:
-        return CheckpointFacts(self.epoch, self.metric_value, self.size_bytes, self.kind)
+    def facts(self, sign: float = 1.0) -> CheckpointFacts:
+        """For the retention policy, which keeps the highest: `sign` -1 for a loss."""
+        value = None if self.metric_value is None else sign * self.metric_value
+        return CheckpointFacts(self.epoch, value, self.size_bytes, self.kind)
+
+
+@dataclass
+class MidEpochRecord:
+    """The mid-epoch resume checkpoint (`trainer.save_steps`): one file, replaced in place,
+    dropped once an epoch checkpoint at a later step is on disk. Not a retention record:
+    it is never best, never slimmed, and counts only while it is the latest progress."""
+
+    epoch: int  # the epoch in progress (1-based)
+    step: int  # optimizer steps taken
+    batches_done: int  # batches of that epoch done
+    sha256: str
+    size_bytes: int
+    created: str
+    file: str = MID_EPOCH_FILE
 
 
 @dataclass
@@ -54,9 +77,25 @@ class CheckpointManifest:
     optimization_metric: str
     trial_dir: str = ""
     records: list[CheckpointRecord] = field(default_factory=list)
+    mid_epoch: MidEpochRecord | None = None
+
+    def latest_resume_file(self) -> tuple[str, int] | None:
+        """The file a resume continues from (the mid-epoch checkpoint when it is ahead of
+        the latest epoch's) and its step, or None."""
+        latest = self.latest(RESUME)
+        mid = self.mid_epoch
+        if mid is not None and (latest is None or mid.step > latest.step):
+            return mid.file, mid.step
+        return (latest.file, latest.step) if latest else None
 
     def retained(self) -> list[CheckpointRecord]:
         return [r for r in self.records if r.retained]
+
+    def facts(self, records: list[CheckpointRecord]) -> list[CheckpointFacts]:
+        """`records` as the retention policy sees them: higher is better, so a loss as
+        its negative."""
+        sign = metric_sign(self.optimization_metric)
+        return [r.facts(sign) for r in records]
 
     def latest(self, kind: str | None = None) -> CheckpointRecord | None:
         """The retained checkpoint of the latest epoch (of `kind`, if given)."""
@@ -86,7 +125,7 @@ class CheckpointManifest:
         most recent retained checkpoint."""
         superseded = _superseded(self.records)
         current = [r for r in self.records if r.retained or id(r) not in superseded]
-        best = best_epoch([r.facts() for r in current])
+        best = best_epoch(self.facts(current))
         retained = self.retained()
         latest = max((r.epoch for r in retained), default=None)
         current_ids = {id(r) for r in current}
@@ -104,6 +143,7 @@ class CheckpointManifest:
             "optimization_metric": self.optimization_metric,
             "trial_dir": self.trial_dir,
             "records": [asdict(r) for r in self.records],
+            "mid_epoch": asdict(self.mid_epoch) if self.mid_epoch else None,
         }
 
     def write(self, directory: Path) -> None:
@@ -130,6 +170,7 @@ class CheckpointManifest:
                 _field(data, "optimization_metric", str),
                 _field(data, "trial_dir", str, default=""),
                 records,
+                _mid_epoch(data.get("mid_epoch")),
             )
         except KeyError as exc:
             raise StorageError(f"checkpoint manifest {path} lacks {exc}") from None
@@ -207,6 +248,27 @@ def _record(raw: Any, index: int) -> CheckpointRecord:
         if str(exc).startswith(where):
             raise
         raise ManifestEntryError(f"{where}.{exc}") from None
+
+
+def _mid_epoch(raw: Any) -> MidEpochRecord | None:
+    """The `mid_epoch` entry (absent in manifests written before it existed), checked as
+    strictly as a record: the fixed file name, numbers as numbers, a SHA256."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ManifestEntryError("mid_epoch is not an object")
+    try:
+        if _field(raw, "file", str) != MID_EPOCH_FILE:
+            raise ManifestEntryError(f"mid_epoch.file is not {MID_EPOCH_FILE}")
+        numbers = {k: _field(raw, k, int) for k in ("epoch", "step", "batches_done", "size_bytes")}
+        if min(numbers.values()) < 0:
+            raise ManifestEntryError("mid_epoch has a negative number")
+        sha256 = _field(raw, "sha256", str)
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise ManifestEntryError("mid_epoch.sha256 is not a SHA256 hex digest")
+        return MidEpochRecord(**numbers, sha256=sha256, created=_field(raw, "created", str))
+    except KeyError as exc:
+        raise ManifestEntryError(f"mid_epoch lacks {exc}") from None
 
 
 def _superseded(records: list[CheckpointRecord]) -> set[int]:

@@ -109,6 +109,12 @@ def is_new_best(value: float | None, history: Sequence[float | None]) -> bool:
     )
 
 
+def best_position(values: Sequence[float | None]) -> int | None:
+    """Index of the highest value (the earlier on ties; None/NaN never), or None if none."""
+    scored = [(v, -i) for i, v in enumerate(values) if v is not None and not math.isnan(v)]
+    return -max(scored)[1] if scored else None
+
+
 def fits_on_disk(free: int, total: int, needed: int, threshold_percent: float) -> bool:
     """Whether writing `needed` bytes leaves at least `threshold_percent` of the disk free
     (and any space at all)."""

@@ -20,10 +20,14 @@ from dataaug_multi_both.checkpointing.atomic import (
     remove_quietly,
 )
 from dataaug_multi_both.checkpointing.format import DECISION_THRESHOLD, KIND, slim_payload
-from dataaug_multi_both.checkpointing.manifest import CheckpointManifest, CheckpointRecord
+from dataaug_multi_both.checkpointing.manifest import (
+    CheckpointManifest,
+    CheckpointRecord,
+    MidEpochRecord,
+)
 from dataaug_multi_both.checkpointing.policy import WEIGHTS_ONLY
 from dataaug_multi_both.errors import StorageError
-from dataaug_multi_both.layout import CHECKPOINT_FILE, checkpoint_name
+from dataaug_multi_both.layout import CHECKPOINT_FILE, MID_EPOCH_FILE, checkpoint_name
 from dataaug_multi_both.stamps import utc_timestamp
 
 _CHUNK = 1 << 20
@@ -152,7 +156,32 @@ class CheckpointStore:
         )
         self.manifest.add(record)
         self.manifest.write(self.directory)
+        mid = self.manifest.mid_epoch
+        if mid is not None and step >= mid.step:  # the epoch's checkpoint is ahead of it
+            self.drop_mid_epoch()
         return record
+
+    def save_mid_epoch(
+        self, data: bytes, epoch: int, step: int, batches_done: int
+    ) -> MidEpochRecord:
+        """Put a serialized mid-epoch resume payload on disk in place of the previous one
+        (atomic rename), then record it. A crash between the two leaves a file whose SHA256
+        is not the manifest's: the resume refuses it and falls back to an epoch checkpoint."""
+        sha256, size = atomic_write_bytes(self.directory / MID_EPOCH_FILE, data)
+        record = MidEpochRecord(epoch, step, batches_done, sha256, size, utc_timestamp())
+        self.manifest.mid_epoch = record
+        self.manifest.write(self.directory)
+        return record
+
+    def drop_mid_epoch(self) -> int:
+        """Forget and remove the mid-epoch checkpoint (manifest first); returns bytes freed."""
+        mid = self.manifest.mid_epoch
+        if mid is None:
+            return 0
+        self.manifest.mid_epoch = None
+        self.manifest.write(self.directory)
+        unlink_in(self.directory, MID_EPOCH_FILE)
+        return mid.size_bytes
 
     def slim(self, record: CheckpointRecord, dtype: torch.dtype | None) -> int:
         """Rewrite a resume checkpoint as weights-only, atomically; returns bytes freed."""

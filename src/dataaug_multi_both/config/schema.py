@@ -17,6 +17,18 @@ POOLINGS = ("mean", "cls")
 BEST_DTYPES = ("float32", "bf16", "fp16")
 TRACKING_BACKENDS = ("mlflow", "none")
 THRESHOLD_POLICIES = ("tuned", "tuned_per_criterion")
+# transformers.get_scheduler's names, with the keyword arguments each takes from
+# trainer.lr_scheduler_kwargs (the schedules that need more than the step count are left out)
+LR_SCHEDULES: dict[str, tuple[str, ...]] = {
+    "linear": (),
+    "cosine": ("num_cycles",),
+    "cosine_with_restarts": ("num_cycles",),
+    "polynomial": ("lr_end", "power"),
+    "constant": (),
+    "constant_with_warmup": (),
+    "inverse_sqrt": ("timescale",),
+    "cosine_with_min_lr": ("num_cycles", "min_lr", "min_lr_rate"),
+}
 
 
 @dataclass(frozen=True)
@@ -43,6 +55,7 @@ class ModelConfig:
     task_weights: TaskWeights = field(default_factory=TaskWeights)
     dropout: float = 0.1
     pooling: str = "mean"
+    gradient_checkpointing: bool = False  # recompute activations in backward: less memory
 
     def validate(self, prefix: str) -> None:
         require(bool(self.model_id.strip()), f"{prefix}.model_id", self.model_id, "a non-empty id")
@@ -118,8 +131,15 @@ class TrainerConfig:
     learning_rate: float = 3e-5
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
+    lr_scheduler_type: str = "linear"
+    lr_scheduler_kwargs: dict[str, float] = field(default_factory=dict)
     max_grad_norm: float = 1.0
     optimization_metric: str = "val/criteria_matcher/f1"
+    logging_steps: int = 50  # optimizer steps between step records (0: epochs only)
+    eval_steps: int = 0  # optimizer steps between validations (0: at each epoch's end only)
+    save_steps: int = 0  # optimizer steps between mid-epoch resume checkpoints (0: none)
+    early_stopping_patience: int | None = None  # evaluations without improvement (null: off)
+    early_stopping_threshold: float = 0.0  # the least change that counts as an improvement
     gradient_accumulation_steps: int = 1
     mixed_precision: bool = True
     precision: str = "bf16"
@@ -149,6 +169,22 @@ class TrainerConfig:
         )
         require(
             self.max_grad_norm >= 0, f"{prefix}.max_grad_norm", self.max_grad_norm, ">= 0 (0 = off)"
+        )
+        self._validate_schedule(prefix)
+        for name in ("logging_steps", "eval_steps", "save_steps"):
+            require_range(getattr(self, name), 0, 10_000_000, f"{prefix}.{name}")
+        patience = self.early_stopping_patience
+        require(
+            patience is None or 1 <= patience <= 10_000,
+            f"{prefix}.early_stopping_patience",
+            patience,
+            "null (off) or 1..10000 evaluations",
+        )
+        require(
+            0.0 <= self.early_stopping_threshold < 1e6,
+            f"{prefix}.early_stopping_threshold",
+            self.early_stopping_threshold,
+            ">= 0",
         )
         require_range(
             self.gradient_accumulation_steps, 1, 1024, f"{prefix}.gradient_accumulation_steps"
@@ -189,6 +225,32 @@ class TrainerConfig:
             resolve_metric_name(self.optimization_metric)
         except ConfigError as exc:  # name the key, then list the valid names
             raise ConfigError(f"{prefix}.optimization_metric: {exc.message}") from None
+
+    def _validate_schedule(self, prefix: str) -> None:
+        name = self.lr_scheduler_type
+        require(name in LR_SCHEDULES, f"{prefix}.lr_scheduler_type", name, tuple(LR_SCHEDULES))
+        allowed = LR_SCHEDULES[name]
+        for key, value in self.lr_scheduler_kwargs.items():
+            require(
+                key in allowed,
+                f"{prefix}.lr_scheduler_kwargs.{key}",
+                value,
+                f"the arguments of {name}: {', '.join(allowed) or 'none'}",
+            )
+            require(
+                0 <= value <= 1e6,
+                f"{prefix}.lr_scheduler_kwargs.{key}",
+                value,
+                "0..1e6",
+            )
+        cycles = self.lr_scheduler_kwargs.get("num_cycles")
+        if name == "cosine_with_restarts" and cycles is not None:
+            require(
+                float(cycles).is_integer() and cycles >= 1,
+                f"{prefix}.lr_scheduler_kwargs.num_cycles",
+                cycles,
+                "a whole number of restarts >= 1",
+            )
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,11 @@ def _coerce(hint: Any, raw: Any, key: str) -> Any:
         if not isinstance(raw, list | tuple):
             raise ConfigError(f"invalid value for {key}: {shown_value(key, raw)} (allowed: a list)")
         return [_coerce(args[0], item, key) for item in raw]
+    if origin is dict:
+        if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
+            shown = shown_value(key, raw)
+            raise ConfigError(f"invalid value for {key}: {shown} (allowed: a mapping of names)")
+        return {name: _coerce(args[1], item, f"{key}.{name}") for name, item in raw.items()}
     if hint is bool:
         if isinstance(raw, bool):
             return raw

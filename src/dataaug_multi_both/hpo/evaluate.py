@@ -15,6 +15,7 @@ from dataaug_multi_both.checkpointing.manifest import (
     CheckpointRecord,
     json_safe,
 )
+from dataaug_multi_both.checkpointing.policy import rank_best
 from dataaug_multi_both.checkpointing.store import load_checkpoint, verifies
 from dataaug_multi_both.config.compose import (
     artifact_config,
@@ -104,10 +105,8 @@ def choose_checkpoint(trial_dir: Path) -> ChosenCheckpoint:
         raise CheckpointUnavailableError(
             f"the best trial has no retained checkpoint in {directory}"
         )
-    ranked = sorted(
-        manifest.retained(),
-        key=lambda r: (-(r.metric_value if r.metric_value is not None else -1e9), r.epoch),
-    )
+    by_epoch = {r.epoch: r for r in manifest.retained()}
+    ranked = [by_epoch[f.epoch] for f in rank_best(manifest.facts(list(by_epoch.values())))]
     warnings = []
     for record in ranked:
         path = directory / record.file

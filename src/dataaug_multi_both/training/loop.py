@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -36,15 +36,18 @@ class Optimisation:
     scaler: torch.amp.GradScaler
     progress: TrainingProgress
 
-    def step(self, max_grad_norm: float) -> None:
+    def step(self, max_grad_norm: float) -> torch.Tensor | None:
+        """One optimizer step; returns the gradient norm before clipping (None: no clipping)."""
+        norm = None
         if max_grad_norm > 0:
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_grad_norm)
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_grad_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.progress.global_step += 1
+        return norm
 
     def require_finite(self, loss: torch.Tensor, epoch: int, dist: Distributed = SINGLE) -> None:
         """Stop on a NaN/inf loss; under torchrun every rank stops if one rank's loss is not
@@ -106,6 +109,59 @@ class EpochStats:
         }
 
 
+@dataclass
+class EpochPosition:
+    """Where an epoch stands after an optimizer step: what a mid-epoch checkpoint keeps so
+    that a resume continues the epoch exactly (the batches of an epoch are a pure function
+    of (seed, epoch); the running sums make its metrics, and those of the step records, the
+    same as without the stop)."""
+
+    batches_done: int = 0
+    sums: dict[str, float] = field(
+        default_factory=lambda: {"cm": 0.0, "eb": 0.0, "correct": 0.0, "rows": 0.0}
+    )
+    window: dict[str, float] = field(default_factory=lambda: {"cm": 0.0, "eb": 0.0, "rows": 0.0})
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "batches_done": self.batches_done,
+            "sums": dict(self.sums),
+            "window": dict(self.window),
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> EpochPosition:
+        sums = {k: float(state["sums"][k]) for k in ("cm", "eb", "correct", "rows")}
+        window = {k: float(state["window"][k]) for k in ("cm", "eb", "rows")}
+        return cls(int(state["batches_done"]), sums, window)
+
+
+@dataclass
+class StepWindow:
+    """The optimizer steps since the last step record (`trainer.logging_steps`); `sums` is
+    the epoch position's, so that a mid-epoch checkpoint keeps it."""
+
+    sums: dict[str, float]
+    started: float = field(default_factory=time.perf_counter)
+
+    def record(self, opt: Optimisation, norm: torch.Tensor | None) -> dict[str, float]:
+        """The window's mean losses, the learning rate now, the last gradient norm and
+        throughput, as `train_step/...` metrics; the window starts again."""
+        rows = max(1.0, self.sums["rows"])
+        seconds = max(1e-9, time.perf_counter() - self.started)
+        record = {
+            "train_step/criteria_matcher/loss": self.sums["cm"] / rows,
+            "train_step/evidence_binder/loss": self.sums["eb"] / rows,
+            "train_step/learning_rate": opt.scheduler.get_last_lr()[0],
+            "train_step/samples_per_sec": self.sums["rows"] / seconds,
+        }
+        if norm is not None:
+            record["train_step/grad_norm"] = float(norm)
+        self.sums.update(dict.fromkeys(self.sums, 0.0))
+        self.started = time.perf_counter()
+        return record
+
+
 @dataclass(frozen=True)
 class EpochContext:
     """Everything an epoch needs besides its data and its number."""
@@ -120,12 +176,19 @@ class EpochContext:
     console: Console
     verbose: bool = True
     dist: Distributed = SINGLE
+    # after every optimizer step: (position, step record or None, the epoch's last step?);
+    # step-level logging, evaluation and mid-epoch checkpoints hang here
+    after_step: Callable[[EpochPosition, dict[str, float] | None, bool], None] | None = None
 
 
 def train_epoch(
-    context: EpochContext, data: PreparedData, epoch: int
+    context: EpochContext,
+    data: PreparedData,
+    epoch: int,
+    position: EpochPosition | None = None,
 ) -> tuple[dict[str, float], EpochStats]:
-    """Train one epoch; `context.before_step` runs before every batch (it may raise to stop)."""
+    """Train one epoch, from `position` (a mid-epoch resume) or its start; `context.before_step`
+    runs before every batch (it may raise to stop)."""
     c = context
     opt, trainer, dist = c.opt, c.trainer, c.dist
     table = data.tables["train"]
@@ -138,15 +201,18 @@ def train_epoch(
             trainer.group_by_length,
         )
     )
+    position = position or EpochPosition()
     stats = EpochStats()
     started = time.perf_counter()
     accumulation = trainer.gradient_accumulation_steps
-    sums = {"cm": 0.0, "eb": 0.0, "correct": 0.0, "rows": 0.0}
+    sums, window = position.sums, StepWindow(position.window)
     opt.model.train()
     opt.optimizer.zero_grad(set_to_none=True)
     description = f"epoch {epoch}/{trainer.max_epochs}"
     with epoch_progress(c.console, description, len(batches), plain_lines=c.verbose) as bar:
-        for index, rows in enumerate(batches):
+        bar.advance_by(position.batches_done)
+        for index in range(position.batches_done, len(batches)):
+            rows = batches[index]
             c.before_step()
             batch = {k: v.to(c.device) for k, v in data.builder.batch(table, rows).items()}
             stats.tokens += int(table.length[rows].sum())
@@ -163,15 +229,32 @@ def train_epoch(
             )
             opt.require_finite(loss.total, epoch, dist)
             opt.scaler.scale(loss.total / accumulation).backward()
-            if (index + 1) % accumulation == 0 or index + 1 == len(batches):
-                opt.step(trainer.max_grad_norm)
             n = len(rows)
-            sums["cm"] += float(loss.criteria_matcher.detach()) * n
-            sums["eb"] += float(loss.evidence_binder.detach()) * n
+            cm, eb = (
+                float(loss.criteria_matcher.detach()) * n,
+                float(loss.evidence_binder.detach()) * n,
+            )
+            sums["cm"] += cm
+            sums["eb"] += eb
+            window.sums["cm"] += cm
+            window.sums["eb"] += eb
+            window.sums["rows"] += n
             predicted = (output.criteria_logits.detach() >= 0).float()
             sums["correct"] += float((predicted == targets["label"]).sum())
             sums["rows"] += n
             bar.advance(float(loss.total.detach()))
+            last = index + 1 == len(batches)
+            if (index + 1) % accumulation == 0 or last:
+                norm = opt.step(trainer.max_grad_norm)
+                logging = trainer.logging_steps
+                record = (
+                    window.record(opt, norm)
+                    if logging and opt.progress.global_step % logging == 0
+                    else None
+                )
+                position.batches_done = index + 1
+                if c.after_step is not None:
+                    c.after_step(position, record, last)
     stats.train_sec = time.perf_counter() - started
     stats.samples = int(sums["rows"])
     if dist.enabled:  # the epoch's metrics over every rank's rows

@@ -36,6 +36,7 @@ class EpochProgress:
         self.description = description
         self.total = total
         self.done = 0
+        self.skipped = 0  # batches a mid-epoch resume did not run again
         self.started = time.perf_counter()
         self._next_quarter = 1
         self._progress: Progress | None = None
@@ -57,6 +58,14 @@ class EpochProgress:
             self._task = self._progress.add_task(self.description, total=self.total, loss="-")
         return self
 
+    def advance_by(self, batches: int) -> None:
+        """Start `batches` in (a mid-epoch resume): shown as done, left out of the ETA."""
+        self.done = self.skipped = batches
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, completed=batches)
+        while self.total and self.done * 4 >= self._next_quarter * self.total:
+            self._next_quarter += 1
+
     def advance(self, loss: float) -> None:
         self.done += 1
         loss_text = f"{loss:.4f}"
@@ -65,7 +74,7 @@ class EpochProgress:
             return
         if self.plain_lines and self.done * 4 >= self._next_quarter * self.total:
             elapsed = time.perf_counter() - self.started
-            eta = elapsed / self.done * (self.total - self.done)
+            eta = elapsed / max(1, self.done - self.skipped) * (self.total - self.done)
             self.console.print(
                 f"{self.description} {self.done}/{self.total} loss {loss_text} "
                 f"elapsed {elapsed:.0f}s ETA {eta:.0f}s",

@@ -27,8 +27,9 @@ from dataaug_multi_both.data.pipeline import PreparedData, feature_cache_dir, pr
 from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
 from dataaug_multi_both.errors import Interrupted, first_line
 from dataaug_multi_both.layout import TrialPaths
-from dataaug_multi_both.metric_names import resolve_metric_name
+from dataaug_multi_both.metric_names import objective_label, objective_of, resolve_metric_name
 from dataaug_multi_both.model.encoder import (
+    enable_gradient_checkpointing,
     load_encoder,
     load_tokenizer,
     quiet_hugging_face,
@@ -36,8 +37,14 @@ from dataaug_multi_both.model.encoder import (
 )
 from dataaug_multi_both.model.heads import DualHeadModel
 from dataaug_multi_both.stamps import timed
+from dataaug_multi_both.training.early_stopping import early_stopping_reason
 from dataaug_multi_both.training.interrupt import StopRequest
-from dataaug_multi_both.training.loop import EpochContext, Optimisation, train_epoch
+from dataaug_multi_both.training.loop import (
+    EpochContext,
+    EpochPosition,
+    Optimisation,
+    train_epoch,
+)
 from dataaug_multi_both.training.progress import epoch_display
 from dataaug_multi_both.training.reporting import TrackingBridge, without_tracking
 from dataaug_multi_both.training.run_checkpoints import RunCheckpoints, resume_command
@@ -47,6 +54,8 @@ from dataaug_multi_both.training.run_state import (
     ResumePoint,
     TrainingProgress,
     require_same_training_config,
+    restored_evaluations,
+    restored_position,
     resume_history,
     resume_payload,
     select_resume_checkpoint,
@@ -64,6 +73,14 @@ from dataaug_multi_both.training.thresholds import DecisionThreshold, fixed_thre
 from dataaug_multi_both.training.validation import summarise_data, validate
 
 
+class _EndTraining(Exception):
+    """Training ends before max_epochs: pruned by the study, or early stopping (`reason`)."""
+
+    def __init__(self, pruned: bool = False, reason: str | None = None) -> None:
+        super().__init__(reason or "pruned")
+        self.pruned, self.reason = pruned, reason
+
+
 class TrainingRecipe:
     def __init__(self, config: TrainConfig, options: RunOptions) -> None:
         self.config = config
@@ -72,6 +89,8 @@ class TrainingRecipe:
         self.metric_name = resolve_metric_name(config.trainer.optimization_metric)
         self.progress = TrainingProgress()  # epoch, step, history, trial id, MLflow run
         self.resume: ResumePoint | None = None
+        self.position: EpochPosition | None = None  # inside an epoch, after a mid-epoch resume
+        self.evaluations: list[float | None] = []  # objective of every evaluation so far
         self.checkpoints = RunCheckpoints(None, Path())  # replaced in setup unless --dry-run
         self.stop = StopRequest()
         self.dist = options.dist
@@ -185,6 +204,8 @@ class TrainingRecipe:
 
     def _setup_model(self, model: ModelConfig) -> None:
         encoder = load_encoder(self.encoder_source, model.revision)
+        if model.gradient_checkpointing:
+            enable_gradient_checkpointing(encoder)
         self.model = DualHeadModel(encoder, model.dropout, model.pooling)
         self.model.set_criteria_prior(float(self.data.tables["train"].label.mean()))
         self.model.to(self.device)
@@ -208,7 +229,7 @@ class TrainingRecipe:
     # ------------------------------------------------------------ run state
     def _state(self, metrics: dict[str, Any], copy: bool) -> dict[str, Any]:
         """The resume payload of the epoch just finished (`copy`: tensors snapshotted)."""
-        return resume_payload(
+        state = resume_payload(
             self.opt,
             self.config,
             self.model,
@@ -217,6 +238,8 @@ class TrainingRecipe:
             self.threshold.as_dict(self.data.pairs.criteria),
             copy or self.device.type != "cpu",
         )
+        state[ckpt.EVALUATIONS] = list(self.evaluations)
+        return state
 
     def _restore(self, payload: dict[str, Any]) -> None:
         self.model.load_state_dict(payload[ckpt.MODEL])
@@ -228,9 +251,19 @@ class TrainingRecipe:
             self.scheduler.load_state_dict(payload[ckpt.SCHEDULER])
             self.runtime.scaler.load_state_dict(payload[ckpt.SCALER])
             restore_rng_state(payload[ckpt.RNG])
+            position = restored_position(payload)
+            if position is not None:  # a mid-epoch checkpoint
+                self.position = EpochPosition.from_state_dict(position)
         checkpointer = self.checkpoints.checkpointer
         replayed = resume_history(
             self.log, self.progress, checkpointer.store.manifest if checkpointer else None
+        )
+        self.evaluations = restored_evaluations(
+            payload,
+            [
+                objective_of(self.metric_name, h.get(self.metric_name))
+                for h in self.progress.history
+            ],
         )
         self.log.write(
             "resume",
@@ -240,8 +273,14 @@ class TrainingRecipe:
             replayed_epochs=replayed,
             weights_only=weights_only,
         )
+        inside = (
+            f", batch {self.position.batches_done} of epoch {self.progress.epoch + 1}"
+            if self.position
+            else ""
+        )
         self.console.print(
             f"resumed from {self.resume.path if self.resume else ''} at epoch {self.progress.epoch}"
+            + inside
             + (f"; replaying epoch(s) {', '.join(map(str, replayed))}" if replayed else "")
         )
         sent = self.tracking.send_missing(self.progress.history)
@@ -264,19 +303,42 @@ class TrainingRecipe:
             )
         with StopRequest() as stop:
             self.stop = stop
-            while self.progress.epoch < trainer.max_epochs:
-                metrics = self._run_epoch(self.progress.epoch + 1)
-                if stop.requested:
-                    self._stop_safely()
-                on_epoch_end = self.options.on_epoch_end
-                if on_epoch_end and on_epoch_end(self.progress.epoch, metrics):
-                    self.log.write(
-                        "stopped_early", epoch=self.progress.epoch, step=self.progress.global_step
+            try:
+                while self.progress.epoch < trainer.max_epochs:
+                    metrics = self._run_epoch(self.progress.epoch + 1)
+                    if stop.requested:
+                        self._stop_safely()
+                    position = (
+                        self.progress.global_step if trainer.eval_steps else self.progress.epoch
                     )
-                    self.checkpoints.writer.wait()
-                    return self._result(stopped_early=True)
-        self.checkpoints.writer.wait()
+                    self._after_evaluation(position, metrics)
+            except _EndTraining as end:
+                self.checkpoints.drop_mid_epoch()
+                return self._result(stopped_early=end.pruned, early_stopping=end.reason)
+        self.checkpoints.drop_mid_epoch()
         return self._result()
+
+    def _after_evaluation(self, position: int, metrics: dict[str, Any]) -> None:
+        """After a validation (an epoch's end, or every trainer.eval_steps steps): the
+        pruner's report (`position`: the epoch, or the step with eval_steps), then early
+        stopping. Raises _EndTraining to stop."""
+        self.evaluations.append(objective_of(self.metric_name, metrics.get(self.metric_name)))
+        where = {"epoch": self.progress.epoch, "step": self.progress.global_step}
+        report = self.options.on_epoch_end
+        if report and report(position, metrics):
+            self.log.write("stopped_early", **where)
+            raise _EndTraining(pruned=True)
+        trainer = self.config.trainer
+        reason = early_stopping_reason(
+            self.evaluations,
+            trainer.early_stopping_patience,
+            trainer.early_stopping_threshold,
+            objective_label(self.metric_name),
+        )
+        if reason is not None:
+            self.log.write("early_stopping", **where, reason=reason)
+            self._info(reason)
+            raise _EndTraining(reason=reason)
 
     def _run_epoch(self, epoch: int) -> dict[str, Any]:
         """Train, validate, save, log and show one epoch; returns its metrics."""
@@ -285,7 +347,8 @@ class TrainingRecipe:
             data, augmented = epoch_training_data(
                 self.data, self.config, self.tokenizer, epoch, self.log
             )
-            train_metrics, stats = train_epoch(self._epoch_context(), data, epoch)
+            position, self.position = self.position, None
+            train_metrics, stats = train_epoch(self._epoch_context(), data, epoch, position)
             with timed(seconds, "eval_sec"):
                 metrics = {**train_metrics, **augmented, **self._evaluate()}
         self.progress.epoch = epoch
@@ -329,18 +392,54 @@ class TrainingRecipe:
             self.console,
             self.options.verbose,
             self.dist,
+            self._after_step,
         )
+
+    def _after_step(
+        self, position: EpochPosition, record: dict[str, float] | None, last: bool
+    ) -> None:
+        """After an optimizer step: the step record (trainer.logging_steps); inside an epoch
+        also a validation every trainer.eval_steps and a mid-epoch resume checkpoint every
+        trainer.save_steps (the epoch's last step has its own)."""
+        step, epoch = self.progress.global_step, self.progress.epoch + 1
+        if record is not None and self.dist.is_main:
+            self.log.write("step", epoch=epoch, step=step, metrics=record)
+            self.tracking.log_step(step, record)
+        if last:
+            return
+        trainer = self.config.trainer
+        if trainer.eval_steps and step % trainer.eval_steps == 0:
+            metrics = self._evaluate()
+            self.model.train()
+            self.log.write("evaluation", epoch=epoch, step=step, metrics=metrics)
+            self.tracking.log_step(
+                step, {f"val_step/{k.removeprefix('val/')}": v for k, v in metrics.items()}
+            )
+            self._after_evaluation(step, metrics)
+        if trainer.save_steps and step % trainer.save_steps == 0:
+            self.checkpoints.save_mid_epoch(
+                epoch, step, position.batches_done, lambda: self._mid_epoch_state(position)
+            )
+
+    def _mid_epoch_state(self, position: EpochPosition) -> dict[str, Any]:
+        """The resume payload inside an epoch: the epoch's position and running sums too."""
+        state = self._state({}, copy=False)
+        state[ckpt.EPOCH_POSITION] = position.state_dict()
+        return state
 
     def save_checkpoint(self, metrics: dict[str, Any]) -> int | None:
         """The epoch just finished, to disk if the retention policy wants it (bytes, or None)."""
         value = metrics.get(self.metric_name)
-        history = [h.get(self.metric_name) for h in self.progress.history]
+        score = objective_of(self.metric_name, value)
+        history = [
+            objective_of(self.metric_name, h.get(self.metric_name)) for h in self.progress.history
+        ]
         return self.checkpoints.save_epoch(
             self.progress.epoch,
             self.progress.global_step,
             value,
             metrics,
-            is_new_best(value, history),
+            is_new_best(score, history),
             self.progress.epoch == self.config.trainer.max_epochs,
             lambda copy: self._state(metrics, copy),
         )
@@ -387,9 +486,11 @@ class TrainingRecipe:
                 self._info(f"note: {note}")
         return result.metrics
 
-    def _result(self, stopped_early: bool = False) -> TrainingResult:
+    def _result(
+        self, stopped_early: bool = False, early_stopping: str | None = None
+    ) -> TrainingResult:
         return TrainingResult.of(
-            self.trial_dir, self.metric_name, self.progress.history, stopped_early
+            self.trial_dir, self.metric_name, self.progress.history, stopped_early, early_stopping
         )
 
     # --------------------------------------------------------------- cleanup

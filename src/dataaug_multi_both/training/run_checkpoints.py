@@ -97,6 +97,24 @@ class RunCheckpoints:
         )
         return len(data)
 
+    def save_mid_epoch(
+        self, epoch: int, step: int, batches_done: int, payload: Callable[[], dict[str, Any]]
+    ) -> None:
+        """Hand a mid-epoch resume checkpoint to the background writer (serialized now, so
+        training goes on while it is written)."""
+        if self.checkpointer is None:
+            return
+        self.writer.wait()
+        data, checkpointer = serialize(payload()), self.checkpointer
+        self.writer.submit(lambda: checkpointer.write_mid_epoch(data, epoch, step, batches_done))
+
+    def drop_mid_epoch(self) -> None:
+        """At the end of a run: the mid-epoch checkpoint is behind it (a resume from the
+        trial must not train past where the run ended)."""
+        if self.checkpointer is not None:
+            self.writer.wait()
+            self.checkpointer.store.drop_mid_epoch()
+
     def save_unsaved(self, metric_name: str) -> None:
         """Write the in-memory snapshot of the last finished epoch, if there is one (after
         an interrupt), and apply retention."""
@@ -118,8 +136,8 @@ class RunCheckpoints:
         if self.checkpointer is None:
             return None
         self.writer.wait()
-        latest = self.checkpointer.store.manifest.latest(RESUME)
-        return self.directory / latest.file if latest else None
+        latest = self.checkpointer.store.manifest.latest_resume_file()
+        return self.directory / latest[0] if latest else None
 
     def best(self) -> Path | None:
         if self.checkpointer is None:

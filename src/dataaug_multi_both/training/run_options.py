@@ -11,7 +11,9 @@ from typing import Any
 
 from rich.console import Console
 
+from dataaug_multi_both.checkpointing.policy import best_position
 from dataaug_multi_both.data.splits import SplitManifest
+from dataaug_multi_both.metric_names import metric_sign, objective_of
 from dataaug_multi_both.training.distributed import SINGLE, Distributed
 from dataaug_multi_both.training.reporting import TrackingContext
 
@@ -36,17 +38,37 @@ class RunOptions:
 class TrainingResult:
     trial_dir: Path
     metric_name: str
-    best_value: float
+    best_value: float  # the metric's value at the best epoch (NaN if none)
     best_epoch: int
     history: list[dict[str, float]]
     stopped_early: bool = False  # on_epoch_end asked to stop (a pruned HPO trial)
+    early_stopping: str | None = None  # why early stopping ended the run, if it did
+
+    @property
+    def objective(self) -> float:
+        """What a study maximises: the best value, or its negative for a loss."""
+        return metric_sign(self.metric_name) * self.best_value
 
     @classmethod
     def of(
-        cls, trial_dir: Path, metric_name: str, history: list[dict[str, Any]], stopped_early: bool
+        cls,
+        trial_dir: Path,
+        metric_name: str,
+        history: list[dict[str, Any]],
+        stopped_early: bool,
+        early_stopping: str | None = None,
     ) -> TrainingResult:
-        """The best epoch of `history` by `metric_name` (the earlier on ties; NaN if none)."""
-        values = [h.get(metric_name) for h in history]
-        finite = [(v, -i) for i, v in enumerate(values) if v is not None and not math.isnan(v)]
-        best_value, neg_index = max(finite) if finite else (math.nan, 0)
-        return cls(trial_dir, metric_name, best_value, -neg_index + 1, history, stopped_early)
+        """The best epoch of `history` by `metric_name` (lowest for a loss, the earlier on
+        ties; NaN if none)."""
+        scores = [objective_of(metric_name, h.get(metric_name)) for h in history]
+        best = best_position(scores)
+        value = math.nan if best is None else history[best][metric_name]
+        return cls(
+            trial_dir,
+            metric_name,
+            value,
+            (best or 0) + 1,
+            history,
+            stopped_early,
+            early_stopping,
+        )

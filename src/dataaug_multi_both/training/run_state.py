@@ -18,11 +18,19 @@ from dataaug_multi_both.config.compose import config_fingerprint
 from dataaug_multi_both.config.public import public_config
 from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.errors import ConfigError, StorageError
-from dataaug_multi_both.layout import CHECKPOINTS_DIR, TRIAL_PREFIX, TrialPaths
+from dataaug_multi_both.layout import CHECKPOINTS_DIR, MID_EPOCH_FILE, TRIAL_PREFIX, TrialPaths
 from dataaug_multi_both.training.seeding import capture_rng_state
 
 # Settings that may change between a run and its resume: they do not change what is trained.
-NOT_TRAINING_RELEVANT = ("trainer.max_epochs", "output.", "tracking.", "retention.")
+NOT_TRAINING_RELEVANT = (
+    "trainer.max_epochs",
+    "trainer.logging_steps",
+    "trainer.save_steps",
+    "output.",
+    "tracking.",
+    "retention.",
+)
+STEP_EVENTS = ("step", "evaluation")  # step-level records, after an epoch's start
 EPOCH_EVENTS = ("epoch_end", "checkpoint")
 
 
@@ -52,7 +60,11 @@ def training_config_hash(config: Mapping[str, Any]) -> str:
 def require_same_training_config(current: Mapping[str, Any], saved: Mapping[str, Any]) -> None:
     """ConfigError (exit 2) naming every training-relevant key whose value differs."""
     a, b = training_relevant(current), training_relevant(saved)
-    differing = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    # a setting added since the checkpoint was written has its default there
+    default = training_relevant(TrainConfig().to_dict())
+    differing = sorted(
+        k for k in a.keys() | b.keys() if a.get(k, default.get(k)) != b.get(k, default.get(k))
+    )
     if differing:
         details = ", ".join(
             f"{k} (checkpoint {b.get(k)!r}, now {a.get(k)!r})" for k in differing[:8]
@@ -100,9 +112,9 @@ def resume_target(given: Path) -> Path:
         raise ConfigError(f"--resume-from: no such checkpoint, trial or directory: {given}")
     for directory in (given, TrialPaths(given).checkpoints):
         manifest = CheckpointManifest.read(directory) if directory.is_dir() else None
-        latest = manifest.latest(RESUME) if manifest else None
-        if latest is not None:
-            return directory / latest.file
+        latest = manifest.latest_resume_file() if manifest else None
+        if latest is not None:  # a mid-epoch checkpoint ahead of the last epoch's, or that
+            return directory / latest[0]
     raise ConfigError(f"--resume-from: {given} holds no resume checkpoint (no epoch was saved)")
 
 
@@ -168,6 +180,8 @@ def select_resume_checkpoint(path: Path) -> ResumePoint:
         raise StorageError(
             f"no manifest.json next to {path}: cannot verify the checkpoint's SHA256"
         )
+    if path.name == MID_EPOCH_FILE:
+        return _mid_epoch_resume(path, directory, manifest)
     record = manifest.by_file(path.name)
     problem = _problem(directory, record, path.name)
     if problem is None:
@@ -204,6 +218,31 @@ def select_resume_checkpoint(path: Path) -> ResumePoint:
         f"cannot resume from {path}: {problem}, and no earlier resume checkpoint in {directory} "
         f"verifies{_weights_only_way_out(directory, manifest)}"
     )
+
+
+def _mid_epoch_resume(path: Path, directory: Path, manifest: CheckpointManifest) -> ResumePoint:
+    """The mid-epoch checkpoint if it verifies, else the latest epoch resume checkpoint
+    (with a warning), through the same checks as any other."""
+    mid = manifest.mid_epoch
+    if mid is None:
+        problem = "not recorded in manifest.json (an older mid-epoch file)"
+    elif not verifies(path, mid.sha256):
+        problem = "SHA256 does not match the manifest (corrupted, or its write was cut short)"
+    else:
+        payload = load_checkpoint(path)
+        problem = (
+            None
+            if ckpt.is_resume(payload) and ckpt.EPOCH_POSITION in payload
+            else ("not a mid-epoch resume checkpoint")
+        )
+        if problem is None:
+            return ResumePoint(path, payload)
+    latest = manifest.latest(RESUME)
+    if latest is None:
+        raise StorageError(f"cannot resume from {path}: {problem}, and no epoch checkpoint exists")
+    point = select_resume_checkpoint(directory / latest.file)
+    point.warnings.insert(0, f"{path}: {problem}; falling back to {latest.file}")
+    return point
 
 
 def _weights_only_way_out(directory: Path, manifest: CheckpointManifest) -> str:
@@ -288,10 +327,15 @@ def reconcile_run_log(
 def resume_history(
     log: Any, progress: TrainingProgress, manifest: CheckpointManifest | None
 ) -> list[int]:
-    """After a resume to `progress.epoch`: the run log made consistent with the checkpoints
-    (`reconcile_run_log`, rewritten in place) and `progress.history` rebuilt from it; returns
-    the epochs that will be replayed."""
-    records = log.records()
+    """After a resume to `progress.epoch` (and step): the run log made consistent with the
+    checkpoints (`reconcile_run_log`; step-level records past the resumed step dropped, they
+    are made again; rewritten in place) and `progress.history` rebuilt from it; returns the
+    epochs that will be replayed."""
+    records = [
+        r
+        for r in log.records()
+        if not (r.get("event") in STEP_EVENTS and _step_of(r) > progress.global_step)
+    ]
     replayed: list[int] = []
     if manifest is not None:
         records, replayed = reconcile_run_log(records, progress.epoch, manifest)
@@ -302,6 +346,43 @@ def resume_history(
         if r["event"] == "epoch_end"
     ]
     return replayed
+
+
+def _step_of(record: dict[str, Any]) -> int:
+    step = record.get("step")
+    return step if isinstance(step, int) and not isinstance(step, bool) else 0
+
+
+def restored_evaluations(
+    payload: Mapping[str, Any], from_history: list[float | None]
+) -> list[float | None]:
+    """The objective of every validation before the checkpoint (early stopping's memory);
+    a checkpoint written before they were kept has them from the epoch history."""
+    saved = payload.get(ckpt.EVALUATIONS)
+    if not isinstance(saved, list) or not all(
+        v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in saved
+    ):
+        return list(from_history)
+    return [None if v is None else float(v) for v in saved]
+
+
+def restored_position(payload: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The epoch position of a mid-epoch checkpoint (None for an epoch's), checked."""
+    position = payload.get(ckpt.EPOCH_POSITION)
+    if position is None:
+        return None
+    try:
+        done, sums = position["batches_done"], position["sums"]
+        ok = isinstance(done, int) and done >= 0 and isinstance(sums, dict)
+        window = position["window"]
+        ok = ok and all(isinstance(sums[k], int | float) for k in ("cm", "eb", "correct", "rows"))
+        ok = ok and isinstance(window, dict)
+        ok = ok and all(isinstance(window[k], int | float) for k in ("cm", "eb", "rows"))
+    except (KeyError, TypeError):
+        ok = False
+    if not ok:
+        raise StorageError("the mid-epoch checkpoint's epoch position is unreadable")
+    return dict(position)
 
 
 def resume_payload(

@@ -1,5 +1,6 @@
 """The optimizer and its learning-rate schedule: AdamW without weight decay on biases and
-LayerNorm, linear warm-up, then linear decay to zero (the multiplier is a pure function)."""
+LayerNorm; the schedule is `transformers.get_scheduler`'s (`trainer.lr_scheduler_type`,
+linear warm-up then linear decay to zero by default), over all optimizer steps of the run."""
 
 from __future__ import annotations
 
@@ -8,24 +9,13 @@ import warnings
 from typing import Any
 
 import torch
+from transformers.optimization import get_scheduler
 
 from dataaug_multi_both.config.schema import TrainerConfig
 
 
 def warmup_steps_for(total_steps: int, warmup_ratio: float) -> int:
     return math.ceil(total_steps * warmup_ratio)
-
-
-def linear_warmup_decay(step: int, warmup_steps: int, total_steps: int) -> float:
-    """Multiplier of the peak learning rate at optimizer step `step` (0-based).
-
-    1. during warm-up it rises linearly from 0 to 1 over `warmup_steps` steps;
-    2. then it falls linearly to 0 at `total_steps`;
-    3. past `total_steps` (training extended by a resume) it stays at 0.
-    """
-    if step < warmup_steps:
-        return step / max(1, warmup_steps)
-    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
 
 def build_optimizer(model: torch.nn.Module, trainer: TrainerConfig, device: torch.device) -> Any:
@@ -54,11 +44,21 @@ def steps_per_epoch(windows: int, trainer: TrainerConfig, world_size: int) -> in
 
 
 def build_scheduler(optimizer: Any, steps: int, trainer: TrainerConfig) -> Any:
-    """Warm-up over `trainer.warmup_ratio` of all steps, then linear decay to zero."""
+    """`trainer.lr_scheduler_type` over `steps * max_epochs` optimizer steps, the first
+    `warmup_ratio` of them warming up. A LambdaLR: its state is the step count, so a resume
+    rebuilds the same curve and continues it exactly."""
     total = steps * trainer.max_epochs
-    warmup = warmup_steps_for(total, trainer.warmup_ratio)
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: linear_warmup_decay(step, warmup, total)
+    kwargs: dict[str, Any] = dict(trainer.lr_scheduler_kwargs)
+    if trainer.lr_scheduler_type == "cosine_with_restarts" and "num_cycles" in kwargs:
+        kwargs["num_cycles"] = int(kwargs["num_cycles"])
+    if "timescale" in kwargs:
+        kwargs["timescale"] = int(kwargs["timescale"])
+    return get_scheduler(
+        trainer.lr_scheduler_type,
+        optimizer,
+        num_warmup_steps=warmup_steps_for(total, trainer.warmup_ratio),
+        num_training_steps=total,
+        scheduler_specific_kwargs=kwargs or None,
     )
 
 

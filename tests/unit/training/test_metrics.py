@@ -12,6 +12,9 @@ from dataaug_multi_both.errors import ConfigError
 from dataaug_multi_both.metric_names import (
     OPTIMIZABLE_METRICS,
     SPAN_METRICS,
+    metric_sign,
+    objective_label,
+    objective_of,
     resolve_metric_name,
     short_metric_title,
 )
@@ -249,7 +252,12 @@ def test_metric_aliases_and_unknown_name() -> None:
     with pytest.raises(ConfigError) as err:
         resolve_metric_name("val_bogus")
     assert "val_f1" in err.value.message and "val_char_f1" in err.value.message
-    assert all(not n.endswith("loss") for n in OPTIMIZABLE_METRICS)
+    # a loss can be the objective: minimised, i.e. maximised as its negative
+    assert resolve_metric_name("val_loss") == "val/criteria_matcher/loss"
+    assert "val/criteria_matcher/loss" in OPTIMIZABLE_METRICS
+    assert metric_sign("val/criteria_matcher/loss") == -1.0 and metric_sign("val_f1") == 1.0
+    assert objective_of("val/criteria_matcher/loss", 0.25) == -0.25
+    assert objective_label("val/criteria_matcher/loss") == "-val/criteria_matcher/loss"
     assert short_metric_title("val/criteria_matcher/f1") == "Val F1"
 
 
