@@ -186,3 +186,76 @@ def test_a_local_configs_file_that_shadows_the_bundled_one_is_named(tmp_path: Pa
     looping = run_cli("train", "--print-config", cwd=tmp_path)
     assert looping.returncode == 2 and "lists itself in its defaults" in looping.stderr
     assert "Traceback" not in looping.stderr
+
+
+def hub_cache(hf_home: Path, repo_id: str, files: dict[str, bytes]) -> None:
+    """A dataset repository in the Hugging Face cache as huggingface_hub lays it out after a
+    download: content-addressed blobs, a snapshot of relative links, refs/main -> commit."""
+    import hashlib
+
+    repo = hf_home / "hub" / f"datasets--{repo_id.replace('/', '--')}"
+    commit = hashlib.sha1(repo_id.encode()).hexdigest()
+    (repo / "blobs").mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    for name, content in files.items():
+        blob = hashlib.sha256(content).hexdigest()
+        (repo / "blobs" / blob).write_bytes(content)
+        (repo / "snapshots" / commit / name).symlink_to(Path("..", "..", "blobs", blob))
+
+
+def synthetic_csvs(num_posts: int) -> dict[str, bytes]:
+    from dataaug_multi_both.data.synthetic import generate_tables
+
+    posts, annotations = generate_tables(num_posts=num_posts, seed=7)
+    return {
+        "redsm5_posts.csv": posts.to_csv(index=False).encode(),
+        "redsm5_annotations.csv": annotations.to_csv(index=False).encode(),
+    }
+
+
+def test_a_hub_dataset_in_the_local_cache_loads_offline(tmp_path: Path) -> None:
+    hf_home = tmp_path / "hf"
+    hub_cache(hf_home, "someone/redsm5-copy", synthetic_csvs(30))
+    work = tmp_path / "work"
+    work.mkdir()
+    offline = {"HF_HOME": str(hf_home), "HF_HUB_CACHE": str(hf_home / "hub"), "HF_HUB_OFFLINE": "1"}
+    result = run_cli(
+        "train",
+        "--model",
+        "tiny-bert",
+        "--dataset",
+        "someone/redsm5-copy",
+        "--validate-only",
+        cwd=work,
+        env=offline,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "splits (posts/pairs/windows): train " in result.stdout
+    # not in the cache: the one-line Hub message, exit 3
+    missing = run_cli(
+        "train",
+        "--model",
+        "tiny-bert",
+        "--dataset",
+        "someone/other",
+        "--validate-only",
+        cwd=work,
+        env=offline,
+    )
+    assert missing.returncode == 3 and "cannot reach the Hugging Face Hub" in missing.stderr
+    assert "local Hugging Face cache has no redsm5_posts.csv" in missing.stderr
+
+
+@pytest.mark.parametrize("dataset", ["./missing", "data/missing", "a/b/c", "../x"])
+def test_a_dataset_path_that_does_not_exist_is_no_such_directory(
+    tmp_path: Path, dataset: str
+) -> None:
+    (tmp_path / "data").mkdir()  # ./data exists: data/missing is a path, not owner/name
+    result = run_cli(
+        "train", "--model", "tiny-bert", "--dataset", dataset, "--validate-only", cwd=tmp_path
+    )
+    assert result.returncode == 3
+    assert result.stderr.startswith(f"error: no such directory: {dataset};")
+    assert "Hugging Face Hub" not in result.stderr

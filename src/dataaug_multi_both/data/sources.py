@@ -4,7 +4,9 @@ synthetic generator. One entry point, `load_tables`; every failure is a `DataLoa
 from __future__ import annotations
 
 import os
+import re
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -36,13 +38,27 @@ def load_tables(
     path = Path(dataset_id).expanduser()
     if path.is_dir():
         return _load_local(path)
-    if _looks_like_path(dataset_id):
-        raise DataLoadError(f"dataset directory not found: {dataset_id}; {_ALTERNATIVES}")
+    if looks_like_path(dataset_id, lambda part: Path(part).is_dir()):
+        raise DataLoadError(f"no such directory: {dataset_id}; {_ALTERNATIVES}")
     return _load_hub(dataset_id, revision)
 
 
-def _looks_like_path(dataset_id: str) -> bool:
-    return dataset_id.startswith(("/", "./", "../", "~")) or dataset_id.count("/") > 1
+# what a Hub repository id can be: `name` or `owner/name`, letters, digits, - _ . (no -- or ..)
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+
+
+def looks_like_path(dataset_id: str, is_local_dir: Callable[[str], bool]) -> bool:
+    """Whether a dataset id that is not an existing directory can only mean one (docs/cli.md,
+    "Dataset ids"): it starts with / ./ ../ or ~, ends with /, has more than one slash or a
+    backslash, is no valid Hub id, or its first part is a local directory (`data/redsm5`
+    while ./data exists). Anything else (`owner/name`, `name`) is a Hub id."""
+    if dataset_id.startswith(("/", "./", "../", "~", ".")) or dataset_id.endswith("/"):
+        return True
+    if "\\" in dataset_id or dataset_id.count("/") > 1:
+        return True
+    if not _HUB_ID.match(dataset_id) or "--" in dataset_id or ".." in dataset_id:
+        return True
+    return "/" in dataset_id and is_local_dir(dataset_id.split("/")[0])
 
 
 def _load_local(directory: Path) -> RedSM5Tables:
@@ -105,17 +121,40 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 def _load_hub(dataset_id: str, revision: str) -> RedSM5Tables:
     """The two CSV files of a Hub dataset repository, read by the same function as a local
-    directory (every value a string: a post whose text is "NA" stays "NA")."""
-    if not hub_reachable():
-        raise DataLoadError(
-            f"cannot reach the Hugging Face Hub to load dataset '{dataset_id}' "
-            f"(revision {revision}): no network or HF_HUB_OFFLINE is set; {_ALTERNATIVES}"
-        )
-    frames = {
-        name: _read_table(download_hub_file(dataset_id, revision, f"{stem}.csv"))
-        for name, stem in TABLE_STEMS.items()
-    }
+    directory (every value a string: a post whose text is "NA" stays "NA"). Online, the Hub
+    says whether the cached copy is current (a branch such as `main` moves); offline
+    (HF_HUB_OFFLINE=1 on a compute node, or no network) the copy in the local Hugging Face
+    cache is used as it is."""
+    files = {name: f"{stem}.csv" for name, stem in TABLE_STEMS.items()}
+    if hub_reachable():
+        paths = {name: download_hub_file(dataset_id, revision, f) for name, f in files.items()}
+    else:
+        cached = {name: cached_hub_file(dataset_id, revision, f) for name, f in files.items()}
+        missing = [files[name] for name, path in cached.items() if path is None]
+        if missing:
+            raise DataLoadError(
+                f"cannot reach the Hugging Face Hub to load dataset '{dataset_id}' "
+                f"(revision {revision}): no network or HF_HUB_OFFLINE is set, and the local "
+                f"Hugging Face cache has no {' or '.join(missing)} of it (nor is there a local "
+                f"directory {dataset_id}); {_ALTERNATIVES}"
+            )
+        paths = {name: path for name, path in cached.items() if path is not None}
+    frames = {name: _read_table(path) for name, path in paths.items()}
     return normalise_tables(frames["posts"], frames["annotations"], f"{dataset_id}@{revision}")
+
+
+def cached_hub_file(dataset_id: str, revision: str, filename: str) -> Path | None:
+    """One file of a Hub dataset repository from the local Hugging Face cache ($HF_HOME/hub,
+    or HF_HUB_CACHE), or None when it is not there; never touches the network."""
+    from huggingface_hub import hf_hub_download
+
+    try:
+        found = hf_hub_download(
+            dataset_id, filename, repo_type="dataset", revision=revision, local_files_only=True
+        )
+    except Exception:  # not cached (LocalEntryNotFoundError), or an id the cache cannot hold
+        return None
+    return Path(found)
 
 
 def download_hub_file(dataset_id: str, revision: str, filename: str) -> Path:

@@ -106,7 +106,7 @@ def test_missing_table_file(tmp_path: Path) -> None:
 
 
 def test_missing_directory_is_named(tmp_path: Path) -> None:
-    with pytest.raises(DataLoadError, match="dataset directory not found"):
+    with pytest.raises(DataLoadError, match="no such directory: "):
         load_tables(str(tmp_path / "nope"), "main", 10, 0)
 
 
