@@ -259,3 +259,19 @@ def test_a_dataset_path_that_does_not_exist_is_no_such_directory(
     assert result.returncode == 3
     assert result.stderr.startswith(f"error: no such directory: {dataset};")
     assert "Hugging Face Hub" not in result.stderr
+
+
+def test_max_length_alone_sets_a_stride_that_follows_it(tmp_path: Path) -> None:
+    shown = run_cli("train", *TINY, "--print-config", "dataset.max_length=128", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert yaml.safe_load(shown.stdout)["dataset"]["doc_stride"] == 32
+    result = run_cli(
+        "train",
+        *TINY,
+        "--validate-only",
+        "dataset.max_length=64",
+        "dataset.synthetic_num_posts=30",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr  # refused before: the old default 64 > 64 // 2
+    assert "splits (posts/pairs/windows)" in result.stdout

@@ -80,6 +80,11 @@ class SplitNames:
         require(len(set(names)) == 3, prefix, names, "three distinct split names")
 
 
+def default_doc_stride(max_length: int) -> int:
+    """`dataset.doc_stride` left null: a quarter of the window (64 tokens at 256)."""
+    return max_length // 4
+
+
 @dataclass(frozen=True)
 class DatasetConfig:
     dataset_id: str = "irlab-udc/redsm5"
@@ -87,12 +92,24 @@ class DatasetConfig:
     splits: SplitNames = field(default_factory=SplitNames)
     split_ratios: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
     max_length: int = 256
-    doc_stride: int = 64
+    doc_stride: int | None = None  # null: max_length // 4, resolved when built (64 at 256)
     alignment_threshold: float = 0.75
     synthetic_num_posts: int = 300
     synthetic_seed: int = 42  # the synthetic dataset's content
     split_seed: int = 42  # the train/validation/test split; never the training seed
     cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        # the stride follows max_length unless set: the built config (config.yaml, the
+        # feature cache key, a resume's comparison) holds the number, never null
+        if self.doc_stride is None:
+            object.__setattr__(self, "doc_stride", default_doc_stride(self.max_length))
+
+    @property
+    def stride(self) -> int:
+        """`doc_stride` as built: always a number (typed for the code that uses it)."""
+        assert self.doc_stride is not None  # resolved in __post_init__
+        return self.doc_stride
 
     def validate(self, prefix: str) -> None:
         require(bool(self.dataset_id.strip()), f"{prefix}.dataset_id", self.dataset_id, "non-empty")
@@ -105,7 +122,7 @@ class DatasetConfig:
         )
         require_range(self.max_length, 64, 8192, f"{prefix}.max_length")
         require(
-            0 <= self.doc_stride <= self.max_length // 2,
+            0 <= self.stride <= self.max_length // 2,
             f"{prefix}.doc_stride",
             self.doc_stride,
             f"0..{self.max_length // 2} (at most half of max_length)",

@@ -166,7 +166,7 @@ def epoch_training_data(
         config.augmentation,
         tokenizer,
         config.dataset.max_length,
-        config.dataset.doc_stride,
+        config.dataset.stride,
         config.seeds.python or 0,
         epoch,
     )

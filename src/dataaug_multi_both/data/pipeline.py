@@ -70,10 +70,10 @@ def prepare_data(
         "dataset": fingerprint,
         "tokenizer": tokenizer_fingerprint(tokenizer),
         "max_length": config.max_length,
-        "doc_stride": config.doc_stride,
+        "doc_stride": config.stride,
         "budget": budget,
     }
-    posts, hit = load_or_tokenise(cache_dir, key, tokenizer, pairs.texts, budget, config.doc_stride)
+    posts, hit = load_or_tokenise(cache_dir, key, tokenizer, pairs.texts, budget, config.stride)
     builder = InputBuilder(template, criterion_ids, posts)
     row_of = {pid: i for i, pid in enumerate(pairs.post_ids)}
     unknown = [pid for ids in split.post_ids.values() for pid in ids if pid not in row_of]

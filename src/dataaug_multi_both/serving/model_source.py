@@ -121,7 +121,7 @@ def _from_payload(payload: dict[str, Any], source: str, sha256: str | None) -> L
         tokenizer=tokenizer,
         criteria=criteria_for(config.model.num_criteria_classes),
         max_length=config.dataset.max_length,
-        doc_stride=config.dataset.doc_stride,
+        doc_stride=config.dataset.stride,
         max_answer_tokens=config.trainer.max_answer_tokens,
         threshold=stored_threshold(payload, config),
         pooling=config.model.pooling,
