@@ -137,6 +137,16 @@ def test_a_kill_mid_epoch_resumes_from_the_step_bit_identically(
 def test_a_corrupted_mid_epoch_checkpoint_falls_back_to_the_epoch_before(tmp_path: Path) -> None:
     kill_mid_epoch(tmp_path, "torn", epoch=2)
     checkpoints = tmp_path / "experiments" / "trial_torn" / "checkpoints"
+    # the listing shows it as what a resume continues from; cleanup keeps it
+    listed = run_cli(
+        "list_checkpoints", "--trial-dir", str(checkpoints.parent), "--format", "json", cwd=tmp_path
+    )
+    rows = {r["checkpoint"]: r for r in json.loads(listed.stdout)}
+    assert rows["mid_epoch.pt"]["is_latest"] and not rows["epoch_001.pt"]["is_latest"]
+    assert rows["mid_epoch.pt"]["kind"].startswith("mid-epoch (batch ")
+    cleaned = run_cli("cleanup", "--trial-dir", str(checkpoints.parent), cwd=tmp_path)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert (checkpoints / "mid_epoch.pt").is_file()
     data = bytearray((checkpoints / "mid_epoch.pt").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (checkpoints / "mid_epoch.pt").write_bytes(bytes(data))

@@ -65,5 +65,39 @@ def checkpoint_rows(trial_dir: Path, with_metrics: bool = False) -> CheckpointLi
             }
             names.update(dict.fromkeys(row["metrics"]))
         listing.rows.append(row)
+    if manifest.mid_epoch is not None:  # trainer.save_steps: the run's progress inside an epoch
+        row = _mid_epoch_row(directory, manifest, with_metrics, listing.warnings)
+        if row["is_latest"]:  # a resume of the trial continues from it
+            for other in listing.rows:
+                other["is_latest"] = False
+        listing.rows.append(row)
     listing.metric_names = [n for n in names if not is_per_criterion(n)]
     return listing
+
+
+def _mid_epoch_row(
+    directory: Path, manifest: CheckpointManifest, with_metrics: bool, warnings: list[str]
+) -> dict[str, Any]:
+    mid = manifest.mid_epoch
+    assert mid is not None
+    path = directory / mid.file
+    if not path.is_file():
+        warnings.append(f"{mid.file} is recorded but missing on disk")
+    latest = manifest.latest_resume_file()
+    row: dict[str, Any] = {
+        "checkpoint": mid.file,
+        "path": str(path),
+        "epoch": mid.epoch,
+        "step": mid.step,
+        "metric": manifest.optimization_metric,
+        "metric_value": None,  # not validated: a position inside epoch `epoch`
+        "is_best": False,
+        "is_latest": latest is not None and latest[0] == mid.file,
+        "retained": path.is_file(),
+        "kind": f"mid-epoch (batch {mid.batches_done})",
+        "size_mb": round(path.stat().st_size / 1e6, 3) if path.is_file() else None,
+        "sha256": mid.sha256,
+    }
+    if with_metrics:
+        row["metrics"] = {}
+    return row

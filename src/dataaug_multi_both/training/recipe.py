@@ -26,7 +26,7 @@ from dataaug_multi_both.data.epoch_augmentation import epoch_training_data
 from dataaug_multi_both.data.pipeline import PreparedData, feature_cache_dir, prepare_data
 from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
 from dataaug_multi_both.errors import Interrupted, first_line
-from dataaug_multi_both.layout import TrialPaths
+from dataaug_multi_both.layout import MID_EPOCH_FILE, TrialPaths
 from dataaug_multi_both.metric_names import objective_label, objective_of, resolve_metric_name
 from dataaug_multi_both.model.encoder import (
     enable_gradient_checkpointing,
@@ -412,6 +412,9 @@ class TrainingRecipe:
             metrics = self._evaluate()
             self.model.train()
             self.log.write("evaluation", epoch=epoch, step=step, metrics=metrics)
+            value = metrics.get(self.metric_name)
+            shown = "undefined" if value is None else f"{value:.4f}"
+            self._info(f"step {step} (epoch {epoch}): {self.metric_name} {shown}")
             self.tracking.log_step(
                 step, {f"val_step/{k.removeprefix('val/')}": v for k, v in metrics.items()}
             )
@@ -466,7 +469,10 @@ class TrainingRecipe:
             message = f"during epoch {epoch + 1}: no epoch has finished, nothing to resume yet"
         else:
             resume = resume_command(where, self.config.tracking)
-            message = f"; epoch {epoch} is saved. Resume with: {resume}"
+            saved = f"epoch {epoch} is saved"
+            if where.name == MID_EPOCH_FILE:  # trainer.save_steps: a later point is on disk
+                saved = f"epoch {epoch + 1} is saved up to its last trainer.save_steps checkpoint"
+            message = f"; {saved}. Resume with: {resume}"
         raise Interrupted(f"interrupted by {name}{'' if where else ' '}{message}", signum)
 
     def _before_step(self) -> None:
