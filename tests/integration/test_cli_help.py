@@ -275,3 +275,40 @@ def test_max_length_alone_sets_a_stride_that_follows_it(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr  # refused before: the old default 64 > 64 // 2
     assert "splits (posts/pairs/windows)" in result.stdout
+
+
+def test_the_default_study_offline_stops_before_any_trial(tmp_path: Path) -> None:
+    result = run_cli("hpo", cwd=tmp_path, env={"HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 3
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: the Hugging Face Hub is unreachable")
+    assert "psychbert (mnaylor/psychbert-cased)" in line and "minilm and tiny-bert" in line
+    assert "'search_space.model_id.choices=[minilm,tiny-bert]'" in line
+    assert not (tmp_path / "experiments").exists()  # no study, no trial
+
+
+def test_a_hub_model_in_the_local_cache_passes_the_offline_check(tmp_path: Path) -> None:
+    """In the cache (config.json only here): the study starts; the trial then fails on the
+    missing weights, which proves the check let it through."""
+    hf_home = tmp_path / "hf"
+    snapshot = hf_home / "hub" / "models--owner--cached-bert" / "snapshots" / ("a" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text('{"model_type": "bert"}')
+    (hf_home / "hub" / "models--owner--cached-bert" / "refs").mkdir()
+    (hf_home / "hub" / "models--owner--cached-bert" / "refs" / "main").write_text("a" * 40)
+    env = {"HF_HOME": str(hf_home), "HF_HUB_CACHE": str(hf_home / "hub"), "HF_HUB_OFFLINE": "1"}
+    result = run_cli(
+        "hpo",
+        "--config",
+        HPO_SMALL,
+        "--num-trials",
+        "1",
+        *TINY_STUDY,
+        "search_space.model_id.choices=[owner/cached-bert]",
+        "tracking.backend=none",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert result.returncode == 1, result.stderr  # the trial failed, the study ran
+    assert "1 trial(s) failed: trial 0: cannot load model 'owner/cached-bert'" in result.stderr
+    assert "study's model(s)" not in result.stderr

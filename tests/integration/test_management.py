@@ -44,6 +44,10 @@ def studies(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cwd=workdir,
     )
     assert done.returncode == 0, done.stderr
+    # a model directory that cannot be loaded: every trial fails (a Hub model offline would
+    # stop the study before its first trial instead)
+    (workdir / "broken-model").mkdir()
+    (workdir / "broken-model" / "config.json").write_text('{"model_type": "bert"}')
     failed = run_cli(
         "hpo",
         "--config",
@@ -53,7 +57,7 @@ def studies(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "--num-trials",
         "1",
         *SMALL,
-        "search_space.model_id.choices=[mental-bert]",
+        "search_space.model_id.choices=[broken-model]",
         "tracking.backend=none",
         cwd=workdir,
     )

@@ -63,6 +63,7 @@ def _run(argv: list[str] | None) -> int:
     from dataaug_multi_both.config.compose import tracking_note
     from dataaug_multi_both.hpo.config import load_hpo_config
     from dataaug_multi_both.hpo.identity import StudyOptions, locate_study
+    from dataaug_multi_both.hpo.model_check import require_loadable_models
     from dataaug_multi_both.hpo.runner import run_study
     from dataaug_multi_both.metric_names import resolve_metric_name
     from dataaug_multi_both.training.distributed import from_environment
@@ -99,6 +100,7 @@ def _run(argv: list[str] | None) -> int:
     if args.print_config:
         print_config(hpo.to_dict())
         return 0
+    require_loadable_models(hpo)  # before any trial: Hub models offline fail every trial
     dist = from_environment()  # under torchrun each trial is a data-parallel job
     console = make_console() if dist.is_main else Console(quiet=True)
     if artifact is not None and (note := tracking_note(artifact, hpo.train.to_dict())):
