@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.data.pipeline import prepare_data
 from dataaug_multi_both.model.encoder import (
+    enable_gradient_checkpointing,
     load_encoder,
     load_tokenizer,
     quiet_hugging_face,
@@ -49,6 +50,8 @@ def preflight(config: TrainConfig, dist: Distributed) -> PreflightReport:
     tokenizer = load_tokenizer(source, config.model.revision)
     data = prepare_data(config.dataset, config.model.num_criteria_classes, tokenizer, None)
     encoder = load_encoder(source, config.model.revision)
+    if config.model.gradient_checkpointing:  # an encoder without support is refused here too
+        enable_gradient_checkpointing(encoder)
     model = DualHeadModel(encoder, config.model.dropout, config.model.pooling)
     return PreflightReport(
         config.model.model_id,
