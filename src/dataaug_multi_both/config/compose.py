@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dataaug_multi_both.config.schema import TrainConfig
-from dataaug_multi_both.config.suggest import schema_keys, unknown_key_hint
+from dataaug_multi_both.config.suggest import mapping_keys, schema_keys, unknown_key_hint
 from dataaug_multi_both.errors import ConfigError, first_line
 from dataaug_multi_both.redaction import redact_text, redact_url
 from dataaug_multi_both.untrusted import read_yaml, require_mapping
@@ -67,6 +67,7 @@ def compose_dict(
     from omegaconf.errors import OmegaConfBaseException
 
     refuse_environment_interpolation()
+    overrides = [_into_mapping(o) for o in overrides]
     try:
         with initialize_config_dir(config_dir=str(config_path.parent), version_base=None):
             cfg = compose(
@@ -95,6 +96,18 @@ def compose_dict(
     assert isinstance(data, dict)
     data.pop("hydra", None)
     return {str(k): v for k, v in data.items()}
+
+
+def _into_mapping(override: str) -> str:
+    """`trainer.lr_scheduler_kwargs={num_cycles: 2}` or `...kwargs.num_cycles=2`: a
+    mapping-valued key takes new entries, as Trainer's `lr_scheduler_kwargs` does; Hydra
+    wants `++` for that (the bundled file has it empty)."""
+    key = override.split("=", 1)[0]
+    if key[:1] in "+~" or "=" not in override:
+        return override
+    if any(key == k or key.startswith(f"{k}.") for k in mapping_keys(TrainConfig)):
+        return f"++{override}"
+    return override
 
 
 # Hydra's "Could not override 'trainer.lr'." and "Could not delete from config. 'x' does not exist."

@@ -88,3 +88,17 @@ def unknown_key_hint(key: str, known: Collection[str], listing: bool = True) -> 
     if siblings:
         return f" (keys under {section}: {', '.join(k.rpartition('.')[2] for k in siblings)})"
     return ""
+
+
+def mapping_keys(cls: type, prefix: str = "") -> list[str]:
+    """The dotted keys of a config dataclass whose value is a mapping of free names
+    (`trainer.lr_scheduler_kwargs`)."""
+    keys: list[str] = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            keys += mapping_keys(hint, f"{prefix}{f.name}.")
+        elif typing.get_origin(hint) is dict:
+            keys.append(f"{prefix}{f.name}")
+    return keys
