@@ -250,7 +250,7 @@ def test_postgres_restart_under_a_running_study(postgres: PostgresServer, tmp_pa
     experiments = tmp_path / "experiments"
     while proc.poll() is None and not list(experiments.glob("trial_*-000/logs/train.jsonl")):
         time.sleep(0.05)
-    postgres.pg_ctl("restart", "-m", "fast", "-w")  # a short outage: the worker waits it out
+    postgres.pg_ctl("restart", "-m", "fast", "-w", "-t", "110")  # a short outage: the worker waits it out
     stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr
     # a long outage: the worker gives up after its retry budget with exit 3, resume goes on
@@ -266,7 +266,7 @@ def test_postgres_restart_under_a_running_study(postgres: PostgresServer, tmp_pa
     )
     while long.poll() is None and not list(experiments.glob("trial_*-003/logs/train.jsonl")):
         time.sleep(0.05)
-    postgres.pg_ctl("stop", "-m", "fast", "-w")
+    postgres.pg_ctl("stop", "-m", "fast", "-w", "-t", "110")  # pg_ctl waits 60 s by default
     out2, err2 = long.communicate(timeout=300)
     assert long.returncode == 3, err2
     assert "unreachable" in err2 and "Traceback" not in err2
