@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
 import torch
 
@@ -238,6 +239,7 @@ def test_a_study_minimises_validation_loss_and_searches_schedules(tmp_path: Path
         "trainer.max_epochs=3",
         "trainer.learning_rate=3e-3",
         "trainer.num_threads=1",
+        "trainer.eval_steps=7",
         "tracking.backend=none",
         cwd=tmp_path,
     )
@@ -256,3 +258,16 @@ def test_a_study_minimises_validation_loss_and_searches_schedules(tmp_path: Path
         manifest = json.loads((trial / "checkpoints" / "manifest.json").read_text())
         best = [r["epoch"] for r in manifest["records"] if r["is_best"]]
         assert best == [losses.index(min(losses)) + 1]
+        # with eval_steps the pruner hears every evaluation, at the global step, as minus
+        # the loss: the step evaluations and the epoch ends
+        evaluations = events(trial, "evaluation")
+        ends_at = [r["step"] for r in events(trial, "epoch_end")]
+        record = json.loads((study_dir / "study.json").read_text())
+        study = optuna.load_study(study_name=record["name"], storage=record["storage"])
+        (frozen,) = [
+            t for t in study.trials if f"trial_{t.user_attrs['trial_id']}" == end["trial_id"]
+        ]
+        reported = frozen.intermediate_values
+        assert sorted(reported) == sorted([r["step"] for r in evaluations] + ends_at)
+        first = evaluations[0]
+        assert reported[first["step"]] == -first["metrics"]["val/criteria_matcher/loss"]
