@@ -61,6 +61,7 @@ class TrialOutcome:
     reason: str | None = None
     duration_sec: float = 0.0
     epochs: int = 0
+    mlflow_run_id: str | None = None  # the trial's run, once open (tagged with its state)
 
 
 @dataclass
@@ -158,6 +159,7 @@ class Objective:
                 run_name=f"trial_{trial.number:03d}_{config.model.model_id}",
                 tags=tags,
                 parent_run_id=self.parent_run_id,
+                on_start=lambda run_id: setattr(outcome, "mlflow_run_id", run_id),
             ),
         )
 

@@ -60,7 +60,11 @@ from dataaug_multi_both.hpo.study import (
     stored_identity,
     study_status,
 )
-from dataaug_multi_both.hpo.study_tracking import finish_parent_run, start_parent_run
+from dataaug_multi_both.hpo.study_tracking import (
+    finish_parent_run,
+    start_parent_run,
+    tag_trial_state,
+)
 from dataaug_multi_both.hpo.trials import (
     FINISHED,
     TrialView,
@@ -334,6 +338,7 @@ class StudyRunner:
         return sum(retained_bytes(d) for d in self._trial_dirs())
 
     def _after_trial(self, outcome: TrialOutcome) -> None:
+        tag_trial_state(self.tracker, outcome.mlflow_run_id, outcome.state, self.console)
         trials = self._retry(lambda: self.study.get_trials(deepcopy=False), "read the trials")
         views = trial_views(
             trials, TrialView(outcome.number, outcome.state, outcome.value, outcome.params)
@@ -439,7 +444,7 @@ class StudyRunner:
             where.append(f"plots: {self.study_dir / 'plots'}")
         if self.tracker is not None:
             where.append(
-                f"MLflow: {self.tracker.display_uri} (parent run {self.record.mlflow_parent_run_id})"
+                f"MLflow: {self.tracker.where} (parent run {self.record.mlflow_parent_run_id})"
             )
         self.console.print("\n".join(where), highlight=False)
         return StudyResult(self.study_dir, self.record, error)

@@ -61,3 +61,17 @@ def finish_parent_run(
         tracker.finish("FINISHED" if exit_code in (0, 1) else "FAILED")
     except DataAugError as exc:
         console.print(f"warning: {exc.message}")
+
+
+def tag_trial_state(tracker: Any, run_id: str | None, state: str, console: Any) -> None:
+    """`optuna.state` on a trial's MLflow run, as the study records the trial: COMPLETE,
+    PRUNED, or FAIL (anything else: an error left the objective, so Optuna fails it). A
+    failed trial's server may be the reason it failed: one try then. The study's files have
+    the state: an unreachable server is a warning here."""
+    if tracker is None or run_id is None:
+        return
+    state = state if state in ("COMPLETE", "PRUNED") else "FAIL"
+    try:
+        tracker.tag_run(run_id, {"optuna.state": state}, patient=state != "FAIL")
+    except DataAugError as exc:
+        console.print(f"warning: {exc.message}", highlight=False, markup=False)

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from dataaug_multi_both.config.schema import TrackingConfig
+from dataaug_multi_both.tracking.destination import LOCAL_STORE, tracking_destination
+from dataaug_multi_both.tracking.relocation import artifacts_root, follow_moved_tree
 from dataaug_multi_both.tracking.retry import RetryPolicy, call_with_retries, redact
 from dataaug_multi_both.tracking.transport import require_secure_transport
 from dataaug_multi_both.tracking.vault import apply_credentials, read_mlflow_credentials
@@ -35,13 +37,6 @@ _STEP_PROBE = "system/epoch_duration_sec"  # logged at every epoch: tells which 
 _warned: set[str] = set()  # a study builds a tracker per trial: each warning once per process
 
 
-def resolve_tracking_uri(config: TrackingConfig, experiments_dir: Path) -> str:
-    """Empty -> a local SQLite store next to the experiments it describes."""
-    if config.mlflow_tracking_uri:
-        return config.mlflow_tracking_uri
-    return f"sqlite:///{(experiments_dir / 'mlflow.db').resolve()}"
-
-
 def _is_permanent(exc: BaseException) -> bool:
     return getattr(exc, "error_code", None) in PERMANENT_ERRORS
 
@@ -51,13 +46,15 @@ class RunTracker:
     TrackingError once its retries are exhausted."""
 
     def __init__(self, config: TrackingConfig, experiments_dir: Path) -> None:
+        self.destination = tracking_destination(config, experiments_dir, os.environ)
         # before any connection: refuses credentials over plain http to another host
-        for warning in require_secure_transport(config, os.environ):
+        checked = self.destination.applied_to(config)
+        for warning in require_secure_transport(checked, os.environ, self.destination.source):
             if warning not in _warned:
                 _warned.add(warning)
                 print(f"warning: {warning}", file=sys.stderr)
         self.config = config
-        self.uri = resolve_tracking_uri(config, experiments_dir)
+        self.uri = self.destination.uri
         self.experiments_dir = experiments_dir
         self.policy = RetryPolicy(
             config.max_retries, config.retry_backoff_sec, config.max_retry_wait_sec
@@ -76,10 +73,18 @@ class RunTracker:
         for name in ("mlflow", "alembic"):  # after the import, which sets its own levels
             logging.getLogger(name).setLevel(logging.WARNING)
         self.client = MlflowClient(tracking_uri=self.uri)
+        if self.destination.source == LOCAL_STORE:  # a file here: no server to wait for
+            self._call("follow a moved experiments tree", self._follow_moved_tree)
 
     @property
     def display_uri(self) -> str:
         return redact(self.uri)
+
+    @property
+    def where(self) -> str:
+        """Where runs go, for the console: the URI without credentials, and its source when
+        it is not the config (`... (from MLFLOW_TRACKING_URI)`)."""
+        return self.destination.shown
 
     def _call(self, what: str, call: Any) -> Any:
         return call_with_retries(
@@ -97,7 +102,7 @@ class RunTracker:
                 return str(found.experiment_id)
             location = None
             if self.uri.startswith("sqlite:///"):
-                location = (self.experiments_dir / "mlartifacts").resolve().as_uri()
+                location = artifacts_root(self.experiments_dir)
             try:
                 return str(self.client.create_experiment(name, artifact_location=location))
             except Exception as exc:  # another worker created it first
@@ -110,6 +115,17 @@ class RunTracker:
         found = str(self._call(f"get or create experiment {name!r}", get_or_create))
         self._experiment_id = found
         return found
+
+    def _follow_moved_tree(self) -> None:
+        """The local store moved with its tree: its artifact locations follow (relocation)."""
+        root = artifacts_root(self.experiments_dir)
+        for old in follow_moved_tree(Path(self.uri.removeprefix("sqlite:///")), root):
+            print(
+                f"note: the experiments tree moved: MLflow artifact locations under {old} "
+                f"now point to {root}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def start(
         self,
@@ -174,6 +190,18 @@ class RunTracker:
             self._call(
                 f"set tag {key}", lambda k=key, v=value: self.client.set_tag(self._run(), k, v)
             )
+
+    def tag_run(self, run_id: str, tags: Mapping[str, str], patient: bool = True) -> None:
+        """Tags on another run of this store (a study's trial, from the parent's tracker);
+        `patient=False`: one try, no retries (the server may be why the trial failed)."""
+        policy = self.policy if patient else RetryPolicy(0, self.policy.backoff_sec, 0)
+        for key, value in tags.items():
+
+            def tag(k: str = key, v: str = value) -> None:
+                self.client.set_tag(run_id, k, v)
+
+            what = f"MLflow tracking server {self.display_uri}: tag run {run_id}"
+            call_with_retries(tag, policy, what, _is_permanent)
 
     def log_metrics(self, step: int, metrics: Mapping[str, float | None]) -> None:
         """One epoch's metrics at `step`; None and non-finite values are not sent."""

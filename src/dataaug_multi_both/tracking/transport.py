@@ -54,10 +54,14 @@ def _mlflow_credentials_from(config: TrackingConfig, env: Mapping[str, str]) -> 
     return ""
 
 
-def require_secure_transport(config: TrackingConfig, env: Mapping[str, str]) -> list[str]:
+def require_secure_transport(
+    config: TrackingConfig, env: Mapping[str, str], uri_key: str = "tracking.mlflow_tracking_uri"
+) -> list[str]:
     """The one-line warnings to print at start; raises ConfigError (naming the key and the
     fix) where a credential would cross the network unencrypted, unless
-    `config.allow_insecure_http`. Pure: reads `config` and `env`, connects to nothing."""
+    `config.allow_insecure_http`. `uri_key`: where `config.mlflow_tracking_uri` came from
+    (the config key, or MLFLOW_TRACKING_URI). Pure: reads `config` and `env`, connects to
+    nothing."""
     refused: list[str] = []
     warnings: list[str] = []
     if config.vault_addr and config.vault_token_path and is_cleartext_remote(config.vault_addr):
@@ -68,10 +72,7 @@ def require_secure_transport(config: TrackingConfig, env: Mapping[str, str]) -> 
     uri = config.mlflow_tracking_uri
     if uri and is_cleartext_remote(uri):
         source = _mlflow_credentials_from(config, env)
-        where = (
-            f"tracking.mlflow_tracking_uri={redact(uri)} is plain http:// to a host that is "
-            "not this machine"
-        )
+        where = f"{uri_key}={redact(uri)} is plain http:// to a host that is not this machine"
         if source:
             refused.append(f"{where}: MLflow credentials ({source}) would be sent unencrypted")
         else:

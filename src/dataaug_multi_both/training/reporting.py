@@ -8,6 +8,7 @@ twice), then continues.
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.errors import TrackingError
 from dataaug_multi_both.layout import trial_name
+from dataaug_multi_both.metric_names import resolve_metric_name
 from dataaug_multi_both.training.run_state import flatten
 
 
@@ -27,30 +29,37 @@ class TrackingContext:
     run_name: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     parent_run_id: str | None = None
+    on_start: Callable[[str], None] | None = None  # told the run's id once it is open
+
+
+# The contract's param names, each the short name of one config key: logged under the
+# contract's name only, every other key under its dotted name (each value once).
+CONTRACT_PARAMS = {
+    "model_id": "model.model_id",
+    "model_revision": "model.revision",
+    "dataset_id": "dataset.dataset_id",
+    "dataset_revision": "dataset.revision",
+    "learning_rate": "trainer.learning_rate",
+    "batch_size": "trainer.batch_size",
+    "max_epochs": "trainer.max_epochs",
+    "optimization_metric": "trainer.optimization_metric",
+    "seed_python": "seeds.python",
+    "seed_numpy": "seeds.numpy",
+    "seed_torch": "seeds.torch",
+    "task_weight_criteria": "model.task_weights.criteria_matcher",
+    "task_weight_evidence": "model.task_weights.evidence_binder",
+}
 
 
 def run_params(config: TrainConfig) -> dict[str, Any]:
-    """The contract's param names, then every other config key flattened (tracking.* left
-    out: it describes where results go, not the run)."""
-    seeds, trainer, model = config.seeds, config.trainer, config.model
-    params: dict[str, Any] = {
-        "model_id": model.model_id,
-        "model_revision": model.revision,
-        "dataset_id": config.dataset.dataset_id,
-        "dataset_revision": config.dataset.revision,
-        "learning_rate": trainer.learning_rate,
-        "batch_size": trainer.batch_size,
-        "max_epochs": trainer.max_epochs,
-        "optimization_metric": trainer.optimization_metric,
-        "seed_python": seeds.python,
-        "seed_numpy": seeds.numpy,
-        "seed_torch": seeds.torch,
-        "task_weight_criteria": model.task_weights.criteria_matcher,
-        "task_weight_evidence": model.task_weights.evidence_binder,
-    }
-    for key, value in flatten(config.to_dict()).items():
-        if not key.startswith("tracking.") and key not in ("trainer.max_epochs",):
-            params.setdefault(key, value)
+    """The contract's param names, then every other config key flattened, each once
+    (tracking.* left out: it describes where results go, not the run)."""
+    flat = flatten(config.to_dict())
+    params = {name: flat[key] for name, key in CONTRACT_PARAMS.items()}
+    aliased = set(CONTRACT_PARAMS.values())
+    for key, value in flat.items():
+        if not key.startswith("tracking.") and key not in aliased:
+            params[key] = value
     return params
 
 
@@ -68,6 +77,7 @@ class TrackingBridge:
         self._reopened = False  # the run existed: step records it has are not sent again
         self._step_floor: int | None = None  # the last optimizer step the reopened run has
         self._steps_paused = False  # the server failed a step record: wait for an epoch
+        self._epochs: dict[int, Mapping[str, Any]] = {}  # what the run has, for `best/`
         if config.tracking.backend == "mlflow":
             from dataaug_multi_both.tracking.mlflow_logger import RunTracker
 
@@ -80,7 +90,7 @@ class TrackingBridge:
 
     @property
     def uri(self) -> str:
-        return self.tracker.display_uri if self.tracker else ""
+        return self.tracker.where if self.tracker else ""
 
     def start(self, run_id: str | None, trial_id: str, context: TrackingContext) -> str | None:
         if self.tracker is None:
@@ -91,12 +101,15 @@ class TrackingBridge:
             run_id, name, run_params(self.config), tags, context.parent_run_id
         )
         self._reopened = run_id is not None and started == run_id
+        if context.on_start is not None:
+            context.on_start(started)
         return started
 
     def send_missing(self, history: Sequence[Mapping[str, Any]]) -> list[int]:
         """After a resume: send the epochs of `history` (epoch order) that MLflow lacks."""
         if self.tracker is None or not history:
             return []
+        self._epochs.update(enumerate(history, start=1))
         present = self.tracker.logged_steps()
         self._on_server = present
         missing = [epoch for epoch in range(1, len(history) + 1) if epoch not in present]
@@ -109,7 +122,10 @@ class TrackingBridge:
     ) -> None:
         """`resume_hint` is called only when the server is gone (it waits for the epoch's
         checkpoint to be on disk, so that the hint can promise it)."""
-        if self.tracker is None or epoch in self._on_server:
+        if self.tracker is None:
+            return
+        self._epochs[epoch] = metrics
+        if epoch in self._on_server:
             return  # a replayed epoch the server got before a crash (same values on CPU)
         try:
             self.tracker.log_metrics(epoch, metrics)
@@ -149,6 +165,12 @@ class TrackingBridge:
         self.tracker.log_artifacts(artifacts)
         if checkpoint is not None and self.config.tracking.log_checkpoints:
             self.tracker.log_artifacts([checkpoint], artifact_path="checkpoints")
+        history = [
+            self._epochs.get(epoch, {}) for epoch in range(1, max(self._epochs, default=0) + 1)
+        ]
+        metric = resolve_metric_name(self.config.trainer.optimization_metric)
+        # at step 0 each time: a resumed run's summary replaces the earlier one (latest wins)
+        self.tracker.log_metrics(0, best_summary(history, metric))
         self.tracker.finish(status)
 
     def abandon(self, status: str) -> None:
@@ -158,6 +180,24 @@ class TrackingBridge:
         # the server may be the reason we are failing; the log has it all
         with contextlib.suppress(Exception):
             self.tracker.client.set_terminated(self.tracker.run_id, status)
+
+
+def best_summary(history: Sequence[Mapping[str, Any]], metric_name: str) -> dict[str, float]:
+    """`best/<name>` for every validation metric (`val/...`) of the best epoch by
+    `metric_name`, and `best/epoch` (1-based). The best epoch is the one `TrainingResult`
+    picks, the one Optuna is told and the study's tables show. Empty when `metric_name` was
+    never defined. `history`: the epochs' metrics, epoch order."""
+    from dataaug_multi_both.training.run_options import TrainingResult  # it imports this module
+
+    result = TrainingResult.of(Path(), metric_name, [dict(h) for h in history], False)
+    if math.isnan(result.best_value):
+        return {}
+    summary = {
+        f"best/{name}": float(value)
+        for name, value in history[result.best_epoch - 1].items()
+        if name.startswith("val/") and value is not None and math.isfinite(float(value))
+    }
+    return {**summary, "best/epoch": float(result.best_epoch)}
 
 
 def without_tracking(config: TrainConfig) -> TrainConfig:
