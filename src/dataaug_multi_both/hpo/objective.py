@@ -32,6 +32,7 @@ from dataaug_multi_both.errors import (
 )
 from dataaug_multi_both.hpo.search_space import ParamSpec, sample
 from dataaug_multi_both.layout import TrialPaths, study_name, study_trial_id, trial_name
+from dataaug_multi_both.metric_names import objective_of
 from dataaug_multi_both.training.distributed import SINGLE, Distributed
 from dataaug_multi_both.training.launch import run_training
 from dataaug_multi_both.training.reporting import TrackingContext
@@ -107,10 +108,10 @@ class Objective:
             if result.stopped_early:
                 outcome.state = "PRUNED"
                 raise optuna.TrialPruned(f"pruned after epoch {outcome.epochs}")
-            outcome.state, outcome.value = "COMPLETE", result.best_value
+            outcome.state, outcome.value = "COMPLETE", result.objective
             if math.isnan(result.best_value):
                 raise TrainingError(f"{self.metric} was undefined at every epoch")
-            return float(result.best_value)
+            return float(result.objective)  # a loss as its negative: studies maximise
         except TRIAL_ERRORS as exc:
             # this trial alone failed: FAIL it (a NaN value does) and let the study go on
             self._record_failure(trial, outcome, exc.message)
@@ -133,15 +134,18 @@ class Objective:
         self.storage_retry(lambda: trial.set_user_attr("fail_reason", reason), "record the failure")
 
     def _options(self, trial: Any, config: TrainConfig, outcome: TrialOutcome) -> RunOptions:
-        def report(epoch: int, metrics: dict[str, Any]) -> bool:
-            value = metrics.get(self.metric)
+        def report(position: int, metrics: dict[str, Any]) -> bool:
+            """`position`: the epoch, or the optimizer step with trainer.eval_steps."""
+            value = objective_of(self.metric, metrics.get(self.metric))
             if value is None or math.isnan(value):
                 return False
-            self.storage_retry(lambda: trial.report(float(value), epoch), f"report epoch {epoch}")
+            self.storage_retry(
+                lambda: trial.report(float(value), position), f"report step {position}"
+            )
             return bool(self.storage_retry(trial.should_prune, "ask the pruner"))
 
-        def decide(epoch: int, metrics: dict[str, Any]) -> bool:
-            return bool(self.dist.broadcast(report(epoch, metrics)))  # the ranks stop together
+        def decide(position: int, metrics: dict[str, Any]) -> bool:
+            return bool(self.dist.broadcast(report(position, metrics)))  # the ranks stop together
 
         tags = {
             "study_id": study_name(self.study_id),
