@@ -250,7 +250,9 @@ def test_postgres_restart_under_a_running_study(postgres: PostgresServer, tmp_pa
     experiments = tmp_path / "experiments"
     while proc.poll() is None and not list(experiments.glob("trial_*-000/logs/train.jsonl")):
         time.sleep(0.05)
-    postgres.pg_ctl("restart", "-m", "fast", "-w", "-t", "110")  # a short outage: the worker waits it out
+    postgres.pg_ctl(
+        "restart", "-m", "fast", "-w", "-t", "110"
+    )  # a short outage: the worker waits it out
     stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr
     # a long outage: the worker gives up after its retry budget with exit 3, resume goes on

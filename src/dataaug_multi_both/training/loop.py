@@ -152,7 +152,7 @@ class StepWindow:
         record = {
             "train_step/criteria_matcher/loss": self.sums["cm"] / rows,
             "train_step/evidence_binder/loss": self.sums["eb"] / rows,
-            "train_step/learning_rate": opt.scheduler.get_last_lr()[0],
+            "train_step/learning_rate": float(opt.scheduler.get_last_lr()[0]),
             "train_step/samples_per_sec": self.sums["rows"] / seconds,
         }
         if norm is not None:

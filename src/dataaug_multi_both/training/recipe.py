@@ -323,10 +323,10 @@ class TrainingRecipe:
         pruner's report (`position`: the epoch, or the step with eval_steps), then early
         stopping. Raises _EndTraining to stop."""
         self.evaluations.append(objective_of(self.metric_name, metrics.get(self.metric_name)))
-        where = {"epoch": self.progress.epoch, "step": self.progress.global_step}
+        epoch, step = self.progress.epoch, self.progress.global_step
         report = self.options.on_epoch_end
         if report and report(position, metrics):
-            self.log.write("stopped_early", **where)
+            self.log.write("stopped_early", epoch=epoch, step=step)
             raise _EndTraining(pruned=True)
         trainer = self.config.trainer
         reason = early_stopping_reason(
@@ -336,7 +336,7 @@ class TrainingRecipe:
             objective_label(self.metric_name),
         )
         if reason is not None:
-            self.log.write("early_stopping", **where, reason=reason)
+            self.log.write("early_stopping", epoch=epoch, step=step, reason=reason)
             self._info(reason)
             raise _EndTraining(reason=reason)
 
@@ -416,7 +416,12 @@ class TrainingRecipe:
             shown = "undefined" if value is None else f"{value:.4f}"
             self._info(f"step {step} (epoch {epoch}): {self.metric_name} {shown}")
             self.tracking.log_step(
-                step, {f"val_step/{k.removeprefix('val/')}": v for k, v in metrics.items()}
+                step,
+                {
+                    f"val_step/{k.removeprefix('val/')}": v
+                    for k, v in metrics.items()
+                    if v is not None
+                },
             )
             self._after_evaluation(step, metrics)
         if trainer.save_steps and step % trainer.save_steps == 0:

@@ -10,6 +10,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ class RunLog:
         event: str,
         epoch: int | None = None,
         step: int | None = None,
-        metrics: dict[str, float | None] | None = None,
+        metrics: Mapping[str, float | None] | None = None,
         **fields: Any,
     ) -> None:
         record: dict[str, Any] = {
@@ -38,7 +39,7 @@ class RunLog:
             "step": step,
         }
         if metrics is not None:
-            record["metrics"] = metrics
+            record["metrics"] = dict(metrics)
         record.update(fields)
         line = json.dumps(json_safe(record), sort_keys=False) + "\n"
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC

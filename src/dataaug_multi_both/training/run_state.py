@@ -230,13 +230,9 @@ def _mid_epoch_resume(path: Path, directory: Path, manifest: CheckpointManifest)
         problem = "SHA256 does not match the manifest (corrupted, or its write was cut short)"
     else:
         payload = load_checkpoint(path)
-        problem = (
-            None
-            if ckpt.is_resume(payload) and ckpt.EPOCH_POSITION in payload
-            else ("not a mid-epoch resume checkpoint")
-        )
-        if problem is None:
+        if ckpt.is_resume(payload) and ckpt.EPOCH_POSITION in payload:
             return ResumePoint(path, payload)
+        problem = "not a mid-epoch resume checkpoint"
     latest = manifest.latest(RESUME)
     if latest is None:
         raise StorageError(f"cannot resume from {path}: {problem}, and no epoch checkpoint exists")
