@@ -87,6 +87,8 @@ from dataaug_multi_both.metric_names import short_metric_title
 from dataaug_multi_both.training.distributed import process_group, torch_device
 from dataaug_multi_both.training.run_log import RunLog
 
+REQUEUED_FROM = "requeued_from"  # user attr of a trial queued again after a signal
+
 
 @dataclass
 class StudyResult:
@@ -142,6 +144,7 @@ class StudyRunner:
         with setup_lock(self.url, self.name, cfg.connection_retry_sec, waiting):
             try:
                 self._set_up_study(optuna)
+                self._requeue_interrupted()  # under the lock: workers never queue it twice
             except BaseException as exc:
                 killed = isinstance(exc, (Interrupted, KeyboardInterrupt))
                 self.discard_setup("KILLED" if killed else "FAILED")
@@ -252,7 +255,6 @@ class StudyRunner:
         import optuna
 
         cfg = self.hpo.study
-        self._requeue_interrupted()
         objective = Objective(
             base=with_base(self.hpo.train, self.experiments_dir),
             specs=self.hpo.search_space,
@@ -312,18 +314,23 @@ class StudyRunner:
         return run
 
     def _requeue_interrupted(self) -> None:
+        """A trial stopped by a signal (Ctrl-C, a preemption's SIGTERM) runs again with the
+        same parameters: queued once, the new trial naming the one it replaces (a finished
+        trial cannot be marked itself)."""
         trials = self._retry(lambda: self.study.get_trials(deepcopy=False), "read the trials")
+        queued = {t.user_attrs.get(REQUEUED_FROM) for t in trials}
         for trial in trials:
             if (
                 trial.state.name == "FAIL"
                 and trial.user_attrs.get("interrupted")
-                and not trial.user_attrs.get("requeued")
+                and trial.number not in queued
             ):
                 self._retry(
-                    lambda t=trial: self.study.enqueue_trial(t.params, skip_if_exists=False),
+                    lambda t=trial: self.study.enqueue_trial(
+                        t.params, user_attrs={REQUEUED_FROM: t.number}, skip_if_exists=False
+                    ),
                     "re-queue",
                 )
-                self.storage.set_trial_user_attr(trial._trial_id, "requeued", True)
                 self.log.write("trial_requeued", number=trial.number, params=trial.params)
 
     def _disk_problem(self) -> str | None:
