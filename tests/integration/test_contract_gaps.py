@@ -116,6 +116,11 @@ def test_a_study_whose_data_is_missing_leaves_no_study_directory(tmp_path: Path)
 def test_a_study_trial_whose_model_cannot_load_fails_and_takes_its_directory_back(
     tmp_path: Path,
 ) -> None:
+    # a model directory that exists but does not load (a missing one stops the study before
+    # its first trial: hpo/model_check)
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "bert"}')
     result = run_cli(
         "hpo",
         "--config",
@@ -123,7 +128,7 @@ def test_a_study_trial_whose_model_cannot_load_fails_and_takes_its_directory_bac
         "--num-trials",
         "1",
         *TINY_STUDY,
-        f"search_space.model_id.choices=[{tmp_path / 'no-such-model'}]",
+        f"search_space.model_id.choices=[{broken}]",
         cwd=tmp_path,
     )
     assert result.returncode == 1, result.stderr  # partial success: the trial failed

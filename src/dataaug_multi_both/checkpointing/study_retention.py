@@ -16,7 +16,6 @@ from dataaug_multi_both.checkpointing.checkpointer import disk_usage
 from dataaug_multi_both.checkpointing.manifest import CheckpointManifest
 from dataaug_multi_both.checkpointing.policy import RESUME, fits_on_disk
 from dataaug_multi_both.checkpointing.store import CheckpointStore
-from dataaug_multi_both.errors import StorageError
 from dataaug_multi_both.layout import TrialPaths
 
 KEEP_BEST = "keep_best"
@@ -25,11 +24,6 @@ RELEASE = "release"
 
 def trial_checkpoint_dir(trial_dir: Path) -> Path:
     return TrialPaths(trial_dir).checkpoints
-
-
-def retained_bytes(trial_dir: Path) -> int:
-    manifest = CheckpointManifest.read(trial_checkpoint_dir(trial_dir))
-    return manifest.total_bytes() if manifest else 0
 
 
 def apply_trial_decision(
@@ -65,26 +59,14 @@ def _apply(trial_dir: Path, decision: str, best_dtype: torch.dtype | None) -> in
     return freed
 
 
-def largest_resume_checkpoint(trial_dirs: list[Path]) -> int:
-    """The largest resume checkpoint any of the trials has written (0 before any)."""
-    sizes = [0]
-    for trial_dir in trial_dirs:
-        try:
-            manifest = CheckpointManifest.read(trial_checkpoint_dir(trial_dir))
-        except StorageError:  # unreadable: the trial's own run reports it
-            continue
-        if manifest is not None:
-            sizes += [r.size_bytes for r in manifest.records if r.kind == RESUME]
-    return max(sizes)
-
-
 def study_disk_problem(
-    experiments_dir: Path, trial_dirs: list[Path], threshold_percent: float
+    experiments_dir: Path, largest_resume: int, threshold_percent: float
 ) -> str | None:
     """Why another trial does not fit on the disk (its checkpoints would leave less than
-    `threshold_percent` free: two resume checkpoints of the largest size yet), or None."""
+    `threshold_percent` free: two resume checkpoints of `largest_resume` bytes, the largest
+    a trial has written yet), or None."""
     usage = disk_usage(experiments_dir)
-    needed = 2 * largest_resume_checkpoint(trial_dirs)
+    needed = 2 * largest_resume
     if fits_on_disk(usage.free, usage.total, needed, threshold_percent):
         return None
     return (

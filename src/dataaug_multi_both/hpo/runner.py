@@ -22,9 +22,9 @@ from dataaug_multi_both.checkpointing.discard import discard_unstarted_study
 from dataaug_multi_both.checkpointing.lock import study_retention_lock
 from dataaug_multi_both.checkpointing.study_retention import (
     apply_trial_decision,
-    retained_bytes,
     study_disk_problem,
 )
+from dataaug_multi_both.checkpointing.trial_disk import Stamp, TrialDiskCache, manifest_stamp
 from dataaug_multi_both.errors import (
     DataAugError,
     Interrupted,
@@ -110,6 +110,10 @@ class StudyRunner:
         self.experiments_dir = Path(hpo.train.output.experiments_dir).resolve()
         self.started = time.monotonic()
         self.finished_here = 0
+        # what each trial keeps on disk, and the retention decision applied to it (with its
+        # manifest's stamp then): a trial's end reads only the manifests that changed
+        self.trial_disk = TrialDiskCache()
+        self.applied: dict[int, tuple[str, Stamp]] = {}
         self.failed_here = 0  # failures use up the trial budget of this run, so a study whose
         # every trial fails ends instead of looping (a resume starts a fresh budget)
         self.tracker: Any = None
@@ -335,14 +339,15 @@ class StudyRunner:
 
     def _disk_problem(self) -> str | None:
         threshold = self.hpo.train.retention.disk_space_threshold_percent
-        problem = study_disk_problem(self.experiments_dir, self._trial_dirs(), threshold)
+        largest = self.trial_disk.largest_resume(self._trial_dirs())
+        problem = study_disk_problem(self.experiments_dir, largest, threshold)
         return f"{problem}; free space, then --resume-study {self.study_id}" if problem else None
 
     def _trial_dirs(self) -> list[Path]:
         return sorted(self.experiments_dir.glob(f"{TRIAL_PREFIX}{self.study_id}-*"))
 
     def footprint_bytes(self) -> int:
-        return sum(retained_bytes(d) for d in self._trial_dirs())
+        return self.trial_disk.retained_bytes(self._trial_dirs())
 
     def _after_trial(self, outcome: TrialOutcome) -> None:
         tag_trial_state(self.tracker, outcome.mlflow_run_id, outcome.state, self.console)
@@ -387,21 +392,26 @@ class StudyRunner:
             self.finished_here,
         )
 
-    def _apply_study_retention(self, views: list[TrialView]) -> int:
-        """Release or slim the checkpoints of finished trials; returns bytes freed."""
+    def _apply_study_retention(self, views: list[TrialView], every: bool = False) -> int:
+        """Release or slim the checkpoints of finished trials; returns bytes freed. A trial
+        whose decision this worker applied and whose manifest has not changed since is
+        skipped (`every`: none is: the study's last pass)."""
         dtype = DTYPES[self.hpo.train.retention.best_dtype]
         freed = 0
         plan = study_retention_plan(views, self.hpo.study.keep_top_k_trials)
         with study_retention_lock(self.study_dir):  # one worker at a time
             for number, decision in plan.items():
                 trial = TrialPaths.of(self.experiments_dir, study_trial_id(self.study_id, number))
+                if not every and self.applied.get(number) == (decision, manifest_stamp(trial.root)):
+                    continue
                 freed += apply_trial_decision(trial.root, decision, dtype)
+                self.applied[number] = (decision, manifest_stamp(trial.root))
         return freed
 
     # ---------------------------------------------------------------- finish
     def _finish(self, error: DataAugError | None) -> StudyResult:
         trials = self._retry(lambda: self.study.get_trials(deepcopy=False), "read the trials")
-        self._apply_study_retention(trial_views(trials))
+        self._apply_study_retention(trial_views(trials), every=True)
         counts = state_counts(trials)
         finished = finished_count(counts)
         failures = failed_trials(trials)
