@@ -6,6 +6,7 @@ its requeued start resumes the same trial."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -203,10 +204,8 @@ def descendants(pid: int) -> list[int]:
 
 def kill_tree(pid: int) -> None:
     for each in [pid, *descendants(pid)]:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(each, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def test_the_multinode_script_resumes_its_trial_when_requeued(tmp_path: Path) -> None:
