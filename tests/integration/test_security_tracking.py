@@ -246,3 +246,35 @@ def test_allow_insecure_http_warns_then_proceeds(tmp_path: Path) -> None:
     assert "allowed by tracking.allow_insecure_http" in warning
     assert lines[-1].startswith("error:") and "VAULT_TOKEN" in lines[-1]
     assert "10.255.255.1" not in connects
+
+
+def test_a_resume_never_uploads_where_a_planted_run_record_points(tmp_path: Path) -> None:
+    """The local store beside the trials is a file read back: a run record rewritten to keep
+    its artifacts elsewhere (a bucket, another directory) must not receive the trial's files
+    and checkpoint on resume; the history goes to a new run of the store instead."""
+    import sqlite3
+
+    args = [*TINY, *DATA, "trainer.num_threads=1", "output.trial_id=planted"]
+    first = run_cli("train", *args, "--max-epochs", "1", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    outside = tmp_path / "outside"
+    database = tmp_path / "experiments" / "mlflow.db"
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE runs SET artifact_uri = ?", (outside.as_uri(),))
+    resumed = run_cli(
+        "train",
+        "--resume-from",
+        str(tmp_path / "experiments" / "trial_planted"),
+        "--max-epochs",
+        "2",
+        "tracking.log_checkpoints=true",
+        cwd=tmp_path,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert not outside.exists(), sorted(outside.rglob("*"))
+    assert "keeps its artifacts outside" in resumed.stderr
+    with sqlite3.connect(database) as db:
+        runs = db.execute("SELECT run_uuid, artifact_uri FROM runs").fetchall()
+    assert len(runs) == 2  # the planted run is left as it was; a new one has the history
+    fresh = [uri for _, uri in runs if uri != outside.as_uri()]
+    assert fresh and fresh[0].startswith((tmp_path / "experiments" / "mlartifacts").as_uri())

@@ -105,9 +105,16 @@ def _require_utf8(raw: bytes, path: Path) -> None:
         ) from exc
 
 
+def hub_offline() -> bool:
+    """Offline mode as huggingface_hub reads it: HF_HUB_OFFLINE, else TRANSFORMERS_OFFLINE,
+    set to 1, ON, YES or TRUE (any case)."""
+    value = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
+    return value.strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
 def hub_reachable(timeout: float = 3.0) -> bool:
     """Whether the Hugging Face Hub endpoint accepts a TCP connection (and offline mode is off)."""
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+    if hub_offline():
         return False
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
     parsed = urlparse(endpoint)

@@ -120,8 +120,9 @@ class RunTracker:
         """The local store moved with its tree: its artifact locations follow (relocation)."""
         root = artifacts_root(self.experiments_dir)
         for old in follow_moved_tree(Path(self.uri.removeprefix("sqlite:///")), root):
+            shown = "".join(c if c.isprintable() else "?" for c in old)  # read from a file
             print(
-                f"note: the experiments tree moved: MLflow artifact locations under {old} "
+                f"note: the experiments tree moved: MLflow artifact locations under {shown} "
                 f"now point to {root}",
                 file=sys.stderr,
                 flush=True,
@@ -139,7 +140,7 @@ class RunTracker:
         know (the trial was moved, the store is new) gets a new run, to which a resume then
         sends the whole history. Returns the run's id."""
         experiment_id = self._experiment_id or self.experiment_id()
-        if run_id is not None and self.run_exists(run_id):
+        if run_id is not None and self.run_exists(run_id) and not self._foreign(run_id):
             self._call(
                 f"reopen run {run_id}", lambda: self.client.update_run(run_id, status="RUNNING")
             )
@@ -160,6 +161,20 @@ class RunTracker:
         self.run_id = str(run.info.run_id)
         self.log_params(params)
         return self.run_id
+
+    def _foreign(self, run_id: str) -> bool:
+        """A run of the local store (a file beside the trial, read back) whose artifacts
+        live elsewhere: continuing it would upload the trial's files there. A new run
+        takes the history instead (a server's runs are the server's business)."""
+        if not self.uri.startswith("sqlite:") or self.owns_artifact_location(run_id):
+            return False
+        print(
+            f"warning: MLflow run {run_id} keeps its artifacts outside "
+            f"{self.experiments_dir / 'mlartifacts'}; the history goes to a new run",
+            file=sys.stderr,
+            flush=True,
+        )
+        return True
 
     def run_exists(self, run_id: str) -> bool:
         """False when this store has no such run (a moved trial, a new local store)."""

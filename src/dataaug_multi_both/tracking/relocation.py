@@ -53,10 +53,13 @@ def follow_moved_tree(database: Path, root: str) -> list[str]:
         for old in moved:
             old = old.rstrip("/")
             for table, column in present:
+                # a location that climbs out of the old root (`.../mlartifacts/../x`) is
+                # not one this tool wrote: left as it is (and never uploaded to)
                 db.execute(
                     f"UPDATE {table} SET {column} = ? || substr({column}, ?) "
-                    f"WHERE {column} = ? OR substr({column}, 1, ?) = ?",
-                    (root, len(old) + 1, old, len(old) + 1, f"{old}/"),
+                    f"WHERE ({column} = ? OR substr({column}, 1, ?) = ?) "
+                    f"AND instr(substr({column}, ?), '/..') = 0",
+                    (root, len(old) + 1, old, len(old) + 1, f"{old}/", len(old) + 1),
                 )
     return [old.rstrip("/") for old in moved]
 

@@ -202,6 +202,11 @@ def train_epoch(
         )
     )
     position = position or EpochPosition()
+    if position.batches_done > len(batches):
+        raise TrainingError(
+            f"the mid-epoch checkpoint has {position.batches_done} batches of epoch {epoch} "
+            f"done, the epoch has {len(batches)}: not this run's data or batch size"
+        )
     stats = EpochStats()
     started = time.perf_counter()
     accumulation = trainer.gradient_accumulation_steps

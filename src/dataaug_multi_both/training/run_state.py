@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -224,15 +225,24 @@ def _mid_epoch_resume(path: Path, directory: Path, manifest: CheckpointManifest)
     """The mid-epoch checkpoint if it verifies, else the latest epoch resume checkpoint
     (with a warning), through the same checks as any other."""
     mid = manifest.mid_epoch
+    problem: str | None
     if mid is None:
         problem = "not recorded in manifest.json (an older mid-epoch file)"
     elif not verifies(path, mid.sha256):
         problem = "SHA256 does not match the manifest (corrupted, or its write was cut short)"
     else:
-        payload = load_checkpoint(path)
-        if ckpt.is_resume(payload) and ckpt.EPOCH_POSITION in payload:
+        try:
+            payload = load_checkpoint(path)
+        except StorageError as exc:
+            payload, problem = {}, exc.message
+        else:
+            problem = (
+                epoch_position_problem(payload, mid.batches_done)
+                if ckpt.is_resume(payload)
+                else "not a resume checkpoint"
+            )
+        if problem is None:
             return ResumePoint(path, payload)
-        problem = "not a mid-epoch resume checkpoint"
     latest = manifest.latest(RESUME)
     if latest is None:
         raise StorageError(f"cannot resume from {path}: {problem}, and no epoch checkpoint exists")
@@ -353,32 +363,60 @@ def restored_evaluations(
     payload: Mapping[str, Any], from_history: list[float | None]
 ) -> list[float | None]:
     """The objective of every validation before the checkpoint (early stopping's memory);
-    a checkpoint written before they were kept has them from the epoch history."""
+    a checkpoint written before they were kept, or holding anything but finite numbers,
+    has them from the epoch history."""
     saved = payload.get(ckpt.EVALUATIONS)
-    if not isinstance(saved, list) or not all(
-        v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in saved
-    ):
+    if not isinstance(saved, list):
         return list(from_history)
-    return [None if v is None else float(v) for v in saved]
+    values: list[float | None] = []
+    for value in saved:
+        number = _finite(value)
+        if value is not None and number is None:
+            return list(from_history)
+        values.append(number)
+    return values
+
+
+def _finite(value: Any) -> float | None:
+    """`value` as a finite float, or None (anything else: a bool, a huge int, NaN, ...)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+POSITION_SUMS = {"sums": ("cm", "eb", "correct", "rows"), "window": ("cm", "eb", "rows")}
+
+
+def epoch_position_problem(payload: Mapping[str, Any], batches_done: int) -> str | None:
+    """Why a mid-epoch checkpoint's `epoch_position` cannot be continued from (it must be
+    what the store writes: the batches done, as the manifest records them, and finite
+    non-negative sums), or None."""
+    position = payload.get(ckpt.EPOCH_POSITION)
+    if not isinstance(position, dict):
+        return "its epoch position is missing or not a mapping"
+    done = position.get("batches_done")
+    if isinstance(done, bool) or not isinstance(done, int) or done != batches_done:
+        return "its epoch position does not match the manifest's batches_done"
+    for part, keys in POSITION_SUMS.items():
+        sums = position.get(part)
+        if not isinstance(sums, dict):
+            return f"its epoch position lacks {part}"
+        for key in keys:
+            number = _finite(sums.get(key))
+            if number is None or number < 0:
+                return f"its epoch position has an unusable {part}.{key}"
+    return None
 
 
 def restored_position(payload: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The epoch position of a mid-epoch checkpoint (None for an epoch's), checked."""
+    """The epoch position of a mid-epoch checkpoint (checked by `epoch_position_problem`
+    when it was chosen), or None for an epoch's checkpoint."""
     position = payload.get(ckpt.EPOCH_POSITION)
-    if position is None:
-        return None
-    try:
-        done, sums = position["batches_done"], position["sums"]
-        ok = isinstance(done, int) and done >= 0 and isinstance(sums, dict)
-        window = position["window"]
-        ok = ok and all(isinstance(sums[k], int | float) for k in ("cm", "eb", "correct", "rows"))
-        ok = ok and isinstance(window, dict)
-        ok = ok and all(isinstance(window[k], int | float) for k in ("cm", "eb", "rows"))
-    except (KeyError, TypeError):
-        ok = False
-    if not ok:
-        raise StorageError("the mid-epoch checkpoint's epoch position is unreadable")
-    return dict(position)
+    return dict(position) if isinstance(position, dict) else None
 
 
 def resume_payload(

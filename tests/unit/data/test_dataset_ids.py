@@ -33,3 +33,30 @@ def test_owner_name_whose_owner_is_a_local_directory_is_a_path() -> None:
 def test_ids_a_hub_repository_cannot_have_are_paths() -> None:
     for dataset_id in ("a--b/c", "a/b..c", "-a/b"):
         assert looks_like_path(dataset_id, no_local_dirs)
+
+
+@pytest.mark.parametrize(
+    ("variables", "offline"),
+    [
+        ({"HF_HUB_OFFLINE": "1"}, True),
+        ({"HF_HUB_OFFLINE": "ON"}, True),
+        ({"HF_HUB_OFFLINE": "true"}, True),
+        ({"TRANSFORMERS_OFFLINE": "yes"}, True),
+        ({"HF_HUB_OFFLINE": "0"}, False),
+        ({}, False),
+    ],
+)
+def test_offline_mode_is_read_as_huggingface_hub_reads_it(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], offline: bool
+) -> None:
+    """Offline, the Hub endpoint is never contacted (not even the reachability probe)."""
+    from dataaug_multi_both.data.sources import hub_offline, hub_reachable
+
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert hub_offline() is offline
+    if offline:
+        monkeypatch.setattr("socket.create_connection", lambda *a, **k: pytest.fail("probed"))
+        assert hub_reachable() is False

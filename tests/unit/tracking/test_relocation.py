@@ -36,3 +36,20 @@ def test_moving_the_tree_moves_every_location_under_its_root(tmp_path: Path) -> 
 def test_a_store_not_set_up_yet_is_left_alone(tmp_path: Path) -> None:
     assert follow_moved_tree(tmp_path / "mlflow.db", artifacts_root(tmp_path)) == []
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_location_climbing_out_of_the_old_root_is_not_carried_along(tmp_path: Path) -> None:
+    import sqlite3
+
+    before = tmp_path / "a" / "experiments"
+    tracker = RunTracker(TrackingConfig(), before)
+    tracker.experiment_id()
+    run_id = tracker.start(None, "run", {}, {})
+    planted = f"{artifacts_root(before)}/../../../../etc/cron.d"
+    with sqlite3.connect(before / "mlflow.db") as db:
+        db.execute("UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?", (planted, run_id))
+    after = tmp_path / "b"
+    shutil.move(before, after)
+    moved = RunTracker(TrackingConfig(), after)
+    assert moved.client.get_run(run_id).info.artifact_uri == planted  # left as it was
+    assert not moved.owns_artifact_location(run_id)
