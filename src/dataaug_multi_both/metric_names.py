@@ -96,6 +96,11 @@ def objective_of(name: str, value: float | None) -> float | None:
     return None if value is None else metric_sign(name) * value
 
 
+def metric_sense_label(name: str) -> str:
+    """`val/criteria_matcher/f1`, or `val/criteria_matcher/loss (lower is better)`."""
+    return name if metric_sign(name) > 0 else f"{name} (lower is better)"
+
+
 def objective_label(name: str) -> str:
     """How the objective is named in messages: `val/criteria_matcher/f1`, or
     `-val/criteria_matcher/loss` for a loss."""

@@ -117,7 +117,7 @@ def test_search_space_entry_from_the_command_line(tmp_path: Path) -> None:
     without_plus = run_cli(
         "hpo", "search_space.trainer.weight_decay={type: uniform, low: 0, high: 1}", cwd=tmp_path
     )
-    assert without_plus.returncode == 2 and "needs a leading +" in without_plus.stderr
+    assert without_plus.returncode == 2 and "with a leading +" in without_plus.stderr
 
 
 def test_print_config_shows_the_resolved_config_masked_and_does_nothing_else(

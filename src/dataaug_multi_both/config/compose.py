@@ -114,15 +114,25 @@ def _into_mapping(override: str) -> str:
 _MISSING_KEY = re.compile(r"^Could not (?:override|delete from config\.) '([^']+)'")
 # sections whose entries are added, not only set: `+search_space.trainer.weight_decay={...}`
 OPEN_SECTIONS = ("search_space",)
+# the fields of a search-space entry (`search_space.x.choices=...` sets one of them)
+DISTRIBUTION_FIELDS = ("type", "choices", "low", "high", "step", "log")
 
 
 def missing_key_message(key: str, known: Collection[str], config_path: Path) -> str:
     """What to say when an override names a key `config_path` does not have."""
     section = key.split(".")[0]
     if section in OPEN_SECTIONS:
+        entry, _, field = key.rpartition(".")
+        if field not in DISTRIBUTION_FIELDS:  # the entry itself, not one of its fields
+            entry, field = key, ""
+        example = (
+            "{type: categorical, choices: [a, b]}"
+            if field == "choices"
+            else "{type: uniform, low: 0.0, high: 0.1}"
+        )
         return (
-            f"{key} is not in {config_path.name}: a new entry needs a leading +, e.g. "
-            f"'+{key}={{type: uniform, low: 0.0, high: 0.1}}'"
+            f"{entry} is not in {config_path.name}: a new search-space entry is given whole, "
+            f"with a leading +, e.g. '+{entry}={example}'"
         )
     if key in known or any(key.startswith(f"{k}.") for k in known):  # left out of the file, or
         # an entry of a mapping-valued key (trainer.lr_scheduler_kwargs.num_cycles)

@@ -260,6 +260,15 @@ class TrainerConfig:
                 value,
                 "0..1e6",
             )
+        if name == "cosine_with_min_lr":
+            given = [k for k in ("min_lr", "min_lr_rate") if k in self.lr_scheduler_kwargs]
+            require(
+                len(given) == 1,
+                f"{prefix}.lr_scheduler_kwargs",
+                dict(self.lr_scheduler_kwargs),
+                "cosine_with_min_lr needs one of min_lr (a rate) or min_lr_rate "
+                "(a fraction of the peak), e.g. trainer.lr_scheduler_kwargs.min_lr_rate=0.1",
+            )
         cycles = self.lr_scheduler_kwargs.get("num_cycles")
         if name == "cosine_with_restarts" and cycles is not None:
             require(

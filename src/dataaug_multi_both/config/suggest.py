@@ -51,6 +51,29 @@ def schema_keys(cls: type, prefix: str = "") -> list[str]:
     return keys
 
 
+# names from Trainer and Lightning whose counterpart lies in another section, is spelled
+# differently, or does not exist (the answer says what to use instead)
+FAMILIAR_ELSEWHERE = {
+    "val_check_interval": "trainer.eval_steps",
+    "eval_strategy": "trainer.eval_steps",
+    "evaluation_strategy": "trainer.eval_steps",
+    "log_every_n_steps": "trainer.logging_steps",
+    "every_n_train_steps": "trainer.save_steps",
+    "save_strategy": "trainer.save_steps",
+    "save_total_limit": "retention.keep_last_n",
+    "patience": "trainer.early_stopping_patience",
+    "min_delta": "trainer.early_stopping_threshold",
+    "lr_scheduler": "trainer.lr_scheduler_type",
+    "scheduler": "trainer.lr_scheduler_type",
+    "fp16": "trainer.precision=fp16 (with trainer.mixed_precision=true)",
+    "bf16": "trainer.precision=bf16 (with trainer.mixed_precision=true)",
+    "seed": "--seed (or seeds.python, seeds.numpy, seeds.torch, seeds.torch_cuda)",
+    "max_steps": "trainer.max_epochs (there is no step limit)",
+    "warmup_steps": "trainer.warmup_ratio (a fraction of all optimizer steps; there is no step count)",
+    "gradient_checkpointing": "model.gradient_checkpointing",
+}
+
+
 def did_you_mean(key: str, known: Collection[str]) -> str | None:
     """The known dotted key `key` most likely stands for, or None when nothing is close.
 
@@ -60,6 +83,8 @@ def did_you_mean(key: str, known: Collection[str]) -> str | None:
     if key in known:
         return None
     section, _, leaf = key.rpartition(".")
+    if leaf in FAMILIAR_ELSEWHERE and not any(k.rpartition(".")[2] == leaf for k in known):
+        return FAMILIAR_ELSEWHERE[leaf]
     leaf_of = {k: k.rpartition(".")[2] for k in known}
     familiar = FAMILIAR_NAMES.get(leaf)
     siblings = [k for k in known if k.rpartition(".")[0] == section]

@@ -27,7 +27,7 @@ from dataaug_multi_both.data.pipeline import PreparedData, feature_cache_dir, pr
 from dataaug_multi_both.data.splits import MANIFEST_NAME, SplitManifest
 from dataaug_multi_both.errors import Interrupted, first_line
 from dataaug_multi_both.layout import MID_EPOCH_FILE, TrialPaths
-from dataaug_multi_both.metric_names import objective_label, objective_of, resolve_metric_name
+from dataaug_multi_both.metric_names import metric_sense_label, objective_of, resolve_metric_name
 from dataaug_multi_both.model.encoder import (
     enable_gradient_checkpointing,
     load_encoder,
@@ -329,11 +329,15 @@ class TrainingRecipe:
             self.log.write("stopped_early", epoch=epoch, step=step)
             raise _EndTraining(pruned=True)
         trainer = self.config.trainer
+        if epoch == 0 or epoch == trainer.max_epochs:
+            # not before the first epoch is on disk (a run leaves a model), and not when
+            # the run ends anyway
+            return
         reason = early_stopping_reason(
             self.evaluations,
             trainer.early_stopping_patience,
             trainer.early_stopping_threshold,
-            objective_label(self.metric_name),
+            metric_sense_label(self.metric_name),
         )
         if reason is not None:
             self.log.write("early_stopping", epoch=epoch, step=step, reason=reason)

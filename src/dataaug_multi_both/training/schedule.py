@@ -12,6 +12,7 @@ import torch
 from transformers.optimization import get_scheduler
 
 from dataaug_multi_both.config.schema import TrainerConfig
+from dataaug_multi_both.errors import ConfigError, first_line
 
 
 def warmup_steps_for(total_steps: int, warmup_ratio: float) -> int:
@@ -53,13 +54,19 @@ def build_scheduler(optimizer: Any, steps: int, trainer: TrainerConfig) -> Any:
         kwargs["num_cycles"] = int(kwargs["num_cycles"])
     if "timescale" in kwargs:
         kwargs["timescale"] = int(kwargs["timescale"])
-    return get_scheduler(
-        trainer.lr_scheduler_type,
-        optimizer,
-        num_warmup_steps=warmup_steps_for(total, trainer.warmup_ratio),
-        num_training_steps=total,
-        scheduler_specific_kwargs=kwargs or None,
-    )
+    try:
+        return get_scheduler(
+            trainer.lr_scheduler_type,
+            optimizer,
+            num_warmup_steps=warmup_steps_for(total, trainer.warmup_ratio),
+            num_training_steps=total,
+            scheduler_specific_kwargs=kwargs or None,
+        )
+    except (TypeError, ValueError) as exc:  # an argument transformers refuses
+        raise ConfigError(
+            f"trainer.lr_scheduler_type={trainer.lr_scheduler_type} with "
+            f"trainer.lr_scheduler_kwargs={kwargs}: {first_line(exc)}"
+        ) from None
 
 
 def fast_forward(scheduler: Any, step: int) -> None:

@@ -66,3 +66,29 @@ def test_a_known_key_the_file_leaves_out_is_added_with_plus(tmp_path: Path) -> N
         load_train_config(str(path), ["trainer.max_epochs=1"], {})
     config = load_train_config(str(path), ["+trainer.max_epochs=1"], {})
     assert config.trainer.max_epochs == 1
+
+
+def test_names_from_trainer_and_lightning_that_live_elsewhere_or_not_at_all() -> None:
+    from dataaug_multi_both.config.schema import TrainConfig
+    from dataaug_multi_both.config.suggest import did_you_mean, schema_keys
+
+    known = schema_keys(TrainConfig)
+    assert did_you_mean("trainer.val_check_interval", known) == "trainer.eval_steps"
+    assert did_you_mean("trainer.save_total_limit", known) == "retention.keep_last_n"
+    assert did_you_mean("trainer.patience", known) == "trainer.early_stopping_patience"
+    assert "there is no step limit" in str(did_you_mean("trainer.max_steps", known))
+    assert "--seed" in str(did_you_mean("trainer.seed", known))
+    assert "trainer.precision=bf16" in str(did_you_mean("trainer.bf16", known))
+
+
+def test_a_search_space_field_points_at_the_whole_new_entry() -> None:
+    from pathlib import Path
+
+    from dataaug_multi_both.config.compose import missing_key_message
+
+    message = missing_key_message(
+        "search_space.trainer.lr_scheduler_type.choices", [], Path("hpo.yaml")
+    )
+    assert (
+        "'+search_space.trainer.lr_scheduler_type={type: categorical, choices: [a, b]}'" in message
+    )

@@ -93,6 +93,7 @@ def test_warmup_steps_round_up() -> None:
             "a whole number",
         ),
         ({"lr_scheduler_kwargs": {"num_cycles": "two"}}, "lr_scheduler_kwargs.num_cycles"),
+        ({"lr_scheduler_type": "cosine_with_min_lr"}, "needs one of min_lr"),
     ],
 )
 def test_schedule_settings_are_checked(trainer: dict, message: str) -> None:
