@@ -170,7 +170,7 @@ def test_failed_trials_are_recorded_and_exit_1(tmp_path: Path) -> None:
         (["--direction", "minimize"], "--direction 'minimize' is not supported"),
         (["search_space.learning_rate.low=0"], "loguniform needs low > 0"),
         (["study.sampler.type=MagicSampler"], "unknown sampler 'MagicSampler'"),
-        (["--optimization-metric", "val_loss"], "unknown optimization metric"),
+        (["--optimization-metric", "val_bogus"], "unknown optimization metric"),
     ],
 )
 def test_configuration_errors_are_exit_2(tmp_path: Path, args: list[str], fragment: str) -> None:

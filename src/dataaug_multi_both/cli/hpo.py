@@ -70,8 +70,9 @@ def _run(argv: list[str] | None) -> int:
 
     if args.direction is not None and args.direction != "maximize":
         raise ConfigError(
-            f"--direction {args.direction!r} is not supported: studies maximize the optimization metric "
-            "(every metric is higher-is-better)"
+            f"--direction {args.direction!r} is not supported: studies maximize the optimization "
+            "metric; to minimise the validation loss, name it (--optimization-metric val_loss: "
+            "a loss is maximised as its negative)"
         )
     if args.num_trials is not None and args.num_trials < 1:
         raise ConfigError(f"--num-trials must be >= 1, got {args.num_trials}")
