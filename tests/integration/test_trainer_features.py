@@ -271,3 +271,10 @@ def test_a_study_minimises_validation_loss_and_searches_schedules(tmp_path: Path
         assert sorted(reported) == sorted([r["step"] for r in evaluations] + ends_at)
         first = evaluations[0]
         assert reported[first["step"]] == -first["metrics"]["val/criteria_matcher/loss"]
+    # what users read shows the loss itself, next to the prevalence predictor's loss
+    best_loss = -max(e["value"] for e in ends)
+    assert f"best Val Loss {best_loss:.4f}" in result.stdout
+    assert "all_absent n/a" in result.stdout and "train_rate 0." in result.stdout
+    listed = run_cli("list_studies", "--format", "json", cwd=tmp_path)
+    (row,) = json.loads(listed.stdout)
+    assert row["best_metric"] == pytest.approx(best_loss)

@@ -8,6 +8,7 @@ from typing import Any
 from dataaug_multi_both.hpo.storage import redact_url, storage_url
 from dataaug_multi_both.hpo.study import StudyRecord, study_dirs, study_status
 from dataaug_multi_both.layout import StudyPaths, study_name
+from dataaug_multi_both.metric_names import metric_sign
 
 
 def live_counts(study_dir: Path, record: StudyRecord) -> dict[str, int] | None:
@@ -31,6 +32,15 @@ def live_counts(study_dir: Path, record: StudyRecord) -> dict[str, int] | None:
         return None
 
 
+def best_metric_value(record: StudyRecord) -> float | None:
+    """The best trial's value as the metric itself: study.json keeps Optuna's objective,
+    a loss as its negative."""
+    value = record.best.get("value") if record.best else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return metric_sign(record.optimization_metric) * float(value)
+
+
 def study_rows(experiments_dir: Path) -> list[dict[str, Any]]:
     rows = []
     for directory in study_dirs(experiments_dir):
@@ -42,7 +52,7 @@ def study_rows(experiments_dir: Path) -> list[dict[str, Any]]:
                 "study_id": study_name(record.study_id),
                 "name": record.name,
                 "trials": finished,
-                "best_metric": record.best["value"] if record.best else None,
+                "best_metric": best_metric_value(record),
                 "status": study_status(finished, record.requested_trials, record.last_exit_code),
                 "created": record.created,
                 "requested_trials": record.requested_trials,

@@ -11,6 +11,7 @@ from typing import Any
 from rich.table import Table
 
 from dataaug_multi_both.hpo.trials import ranked_complete
+from dataaug_multi_both.metric_names import metric_sign, short_metric_title
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class StudyProgress:
     best_number: int | None
     elapsed_sec: float
     finished_here: int  # trials this worker finished (for its ETA)
+    metric: str = ""  # the optimisation metric: the best value is shown as it (a loss too)
 
     @property
     def finished(self) -> int:
@@ -32,9 +34,11 @@ class StudyProgress:
         return self.elapsed_sec / self.finished_here * max(0, self.requested - self.finished)
 
     def line(self) -> str:
-        best = (
-            "-" if self.best_value is None else f"{self.best_value:.4f} (trial {self.best_number})"
-        )
+        best = "-"
+        if self.best_value is not None:
+            shown = metric_sign(self.metric) * self.best_value  # the objective of a loss is -loss
+            title = f"{short_metric_title(self.metric)} " if self.metric else ""
+            best = f"{title}{shown:.4f} (trial {self.best_number})"
         eta = self.eta_sec()
         return (
             f"study: {self.finished}/{self.requested} trials finished "
@@ -51,8 +55,10 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-def summary_table(trials: list[Any], metric_title: str, top: int = 10) -> Table:
+def summary_table(trials: list[Any], metric: str, top: int = 10) -> Table:
+    """The best `top` trials, the metric shown as itself (a loss, not the objective -loss)."""
     complete = ranked_complete(trials)
+    metric_title, sign = short_metric_title(metric), metric_sign(metric)
     params = sorted({k for t in complete[:top] for k in t.params})
     table = Table(
         title=f"top {min(top, len(complete))} of {len(trials)} trials", title_justify="left"
@@ -68,7 +74,7 @@ def summary_table(trials: list[Any], metric_title: str, top: int = 10) -> Table:
         table.add_row(
             str(rank),
             str(trial.number),
-            f"{trial.value:.4f}",
+            f"{sign * trial.value:.4f}",
             *(_fmt(trial.params.get(p)) for p in params),
             str(len(trial.intermediate_values)),
             _duration(duration),

@@ -83,7 +83,6 @@ from dataaug_multi_both.layout import (
     study_trial_id,
     trial_name,
 )
-from dataaug_multi_both.metric_names import short_metric_title
 from dataaug_multi_both.training.distributed import process_group, torch_device
 from dataaug_multi_both.training.run_log import RunLog
 
@@ -390,6 +389,7 @@ class StudyRunner:
             best.number if best else None,
             time.monotonic() - self.started,
             self.finished_here,
+            self.hpo.study.optimization_metric,
         )
 
     def _apply_study_retention(self, views: list[TrialView], every: bool = False) -> int:
@@ -452,9 +452,7 @@ class StudyRunner:
             best=self.record.best,
             plots=[p.name for p in plots],
         )
-        self.console.print(
-            summary_table(trials, short_metric_title(self.hpo.study.optimization_metric))
-        )
+        self.console.print(summary_table(trials, self.hpo.study.optimization_metric))
         finish_parent_run(self.tracker, self.study_dir, exit_code, plots, self.console)
         where = [f"study: {self.study_dir}"]
         if plots:

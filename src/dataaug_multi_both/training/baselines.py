@@ -7,7 +7,9 @@ needs before it means anything (pure).
   training split (seeded draws), the whole post as evidence where present.
 A baseline's decisions are made directly (its logits are +-`DECISION_LOGIT`), so any
 threshold in (0, 1) gives the same predictions; its constant or binary scores put its ROC
-AUC at or near 0.5.
+AUC at or near 0.5. The matcher's loss scores probabilities, which hard 0/1 guesses do not
+have: for it, train_rate is the rates themselves as probabilities (the prevalence predictor)
+and the other two have no value.
 """
 
 from __future__ import annotations
@@ -79,9 +81,10 @@ def baseline_scores(
     manifest's post ids, the rates taken from its training split."""
     row_of = {pid: i for i, pid in enumerate(pairs.post_ids)}
     rates = positive_rates(pairs, [row_of[p] for p in split["train"]])
-    scored = baseline_arrays(pairs, [row_of[p] for p in split[key]], rates)
+    rows = [row_of[p] for p in split[key]]
+    scored = baseline_arrays(pairs, rows, rates)
     any_threshold = np.full(len(pairs.criteria), 0.5)  # baselines decide without one
-    return {
+    scores = {
         name: {
             m: values[f"{prefix}/{m}"]
             for values in [split_metrics(scored[name], any_threshold, prefix)]
@@ -89,3 +92,20 @@ def baseline_scores(
         }
         for name in BASELINES
     }
+    if LOSS in names:  # a loss scores probabilities: the hard 0/1 guesses have none
+        scores["all_absent"][LOSS] = scores["all_present"][LOSS] = None
+        scores["train_rate"][LOSS] = prevalence_loss(pairs, rows, rates)
+    return scores
+
+
+LOSS = "criteria_matcher/loss"
+
+
+def prevalence_loss(pairs: PairSet, rows: Sequence[int], rates: np.ndarray) -> float | None:
+    """Binary cross-entropy of predicting each criterion's training rate as its
+    probability for every post (the constant predictor a loss is compared with)."""
+    if not rows:
+        return None
+    labels = np.array(pairs.label_matrix(), dtype=np.float64)[list(rows)]
+    p = np.clip(np.asarray(rates, dtype=np.float64), 1e-7, 1 - 1e-7)[None, :]
+    return float(-(labels * np.log(p) + (1 - labels) * np.log(1 - p)).mean())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -135,3 +137,18 @@ def test_baseline_scores_of_a_manifest_split() -> None:
     assert scores["all_absent"]["criteria_matcher/recall"] == 0.0
     # post c shows two criteria, SLEEP_ISSUES and FATIGUE, of the nine: recall 1 on those
     assert scores["all_present"]["criteria_matcher/recall"] == pytest.approx(2 / 9)
+
+
+def test_the_loss_baseline_is_the_prevalence_predictor() -> None:
+    from dataaug_multi_both.training.baselines import baseline_scores
+
+    split = {"train": ("a", "b"), "validation": ("c",), "test": ("b",)}
+    scores = baseline_scores(pair_set(), split, "validation", ["criteria_matcher/loss"], "val")
+    # hard 0/1 guesses have no probabilities to score
+    assert scores["all_absent"]["criteria_matcher/loss"] is None
+    assert scores["all_present"]["criteria_matcher/loss"] is None
+    # train rates: SLEEP_ISSUES 1/2, WORTHLESSNESS 1/2, the rest 0 (clipped to 1e-7); post c
+    # shows SLEEP_ISSUES (-log 0.5) and FATIGUE (-log 1e-7), not WORTHLESSNESS (-log 0.5);
+    # the six others cost -log(1 - 1e-7) each; the mean over the nine criteria
+    expected = (2 * math.log(2) - math.log(1e-7) - 6 * math.log(1 - 1e-7)) / 9
+    assert scores["train_rate"]["criteria_matcher/loss"] == pytest.approx(expected)
