@@ -47,7 +47,7 @@ def test_search_space_entry_added_by_an_override() -> None:
 
 
 def test_search_space_entry_without_plus_says_how() -> None:
-    with pytest.raises(ConfigError, match=r"needs a leading \+"):
+    with pytest.raises(ConfigError, match=r"with a leading \+"):
         load_hpo_config(
             str(bundled_config_path("hpo.yaml")),
             ["search_space.trainer.weight_decay={type: uniform, low: 0.0, high: 0.1}"],
