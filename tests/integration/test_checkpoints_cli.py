@@ -71,6 +71,7 @@ def test_list_checkpoints_formats(ten_epochs: Path, tmp_path: Path) -> None:
         "Is Best",
         "Is Latest",
         "Retained",
+        "Kind",
         "Size (MB)",
     ):
         assert header in table.stdout

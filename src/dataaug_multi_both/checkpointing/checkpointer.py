@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from dataaug_multi_both.checkpointing.manifest import CheckpointRecord
+from dataaug_multi_both.checkpointing.manifest import CheckpointRecord, MidEpochRecord
 from dataaug_multi_both.checkpointing.policy import (
     RESUME,
     decide,
@@ -71,11 +71,30 @@ class Checkpointer:
         """Put an epoch serialized in memory on disk, then apply retention (what the
         background writer runs)."""
         self._ensure_space(len(data), epoch)
+        mid = self.store.manifest.mid_epoch
         record = self.store.save_serialized(
             data, kind, epoch, step, metric_value, metrics, decision_threshold
         )
+        if mid is not None and self.store.manifest.mid_epoch is None:
+            self._report_mid_epoch_gone(mid, "an epoch checkpoint is ahead of it")
         self._saved(record)
         return record
+
+    def drop_mid_epoch(self, reason: str) -> None:
+        mid = self.store.manifest.mid_epoch
+        if mid is not None:
+            self.store.drop_mid_epoch()
+            self._report_mid_epoch_gone(mid, reason)
+
+    def _report_mid_epoch_gone(self, mid: MidEpochRecord, reason: str) -> None:
+        self.report(
+            "deleted",
+            file=mid.file,
+            epoch=mid.epoch,
+            step=mid.step,
+            bytes=mid.size_bytes,
+            reason=reason,
+        )
 
     def write_mid_epoch(self, data: bytes, epoch: int, step: int, batches_done: int) -> None:
         """Put a mid-epoch resume checkpoint on disk (the same free-space rule as an epoch's;

@@ -78,6 +78,7 @@ def _run(argv: list[str] | None) -> int:
             Column("is_best", "Is Best"),
             Column("is_latest", "Is Latest"),
             Column("retained", "Retained"),
+            Column("kind", "Kind"),  # resume, weights-only, or mid-epoch (batch N)
             Column("size_mb", "Size (MB)", "right", ".2f"),
         ]
         if args.show_metrics:

@@ -273,14 +273,14 @@ class TrainingRecipe:
             replayed_epochs=replayed,
             weights_only=weights_only,
         )
-        inside = (
-            f", batch {self.position.batches_done} of epoch {self.progress.epoch + 1}"
+        where = (
+            f"inside epoch {self.progress.epoch + 1} (after batch {self.position.batches_done}, "
+            f"step {self.progress.global_step})"
             if self.position
-            else ""
+            else f"at epoch {self.progress.epoch}"
         )
         self.console.print(
-            f"resumed from {self.resume.path if self.resume else ''} at epoch {self.progress.epoch}"
-            + inside
+            f"resumed from {self.resume.path if self.resume else ''} {where}"
             + (f"; replaying epoch(s) {', '.join(map(str, replayed))}" if replayed else "")
         )
         sent = self.tracking.send_missing(self.progress.history)
@@ -308,9 +308,10 @@ class TrainingRecipe:
                     metrics = self._run_epoch(self.progress.epoch + 1)
                     if stop.requested:
                         self._stop_safely()
-                    position = (
-                        self.progress.global_step if trainer.eval_steps else self.progress.epoch
-                    )
+                    position = self.progress.epoch
+                    if trainer.eval_steps:  # every evaluation on the step axis, epoch ends too
+                        position = self.progress.global_step
+                        self._log_val_step(position, metrics)
                     self._after_evaluation(position, metrics)
             except _EndTraining as end:
                 self.checkpoints.drop_mid_epoch()
@@ -419,18 +420,24 @@ class TrainingRecipe:
             value = metrics.get(self.metric_name)
             shown = "undefined" if value is None else f"{value:.4f}"
             self._info(f"step {step} (epoch {epoch}): {self.metric_name} {shown}")
+            self._log_val_step(step, metrics)
+            self._after_evaluation(step, metrics)
+        if trainer.save_steps and step % trainer.save_steps == 0:
+            self.checkpoints.save_mid_epoch(
+                epoch, step, position.batches_done, lambda: self._mid_epoch_state(position)
+            )
+
+    def _log_val_step(self, step: int, metrics: dict[str, Any]) -> None:
+        """With trainer.eval_steps: the validation metrics at the global step, as
+        `val_step/...` (the epoch's `val/...` stay on the epoch axis)."""
+        if self.dist.is_main:
             self.tracking.log_step(
                 step,
                 {
                     f"val_step/{k.removeprefix('val/')}": v
                     for k, v in metrics.items()
-                    if v is not None
+                    if k.startswith("val/") and v is not None
                 },
-            )
-            self._after_evaluation(step, metrics)
-        if trainer.save_steps and step % trainer.save_steps == 0:
-            self.checkpoints.save_mid_epoch(
-                epoch, step, position.batches_done, lambda: self._mid_epoch_state(position)
             )
 
     def _mid_epoch_state(self, position: EpochPosition) -> dict[str, Any]:

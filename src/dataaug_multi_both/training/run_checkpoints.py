@@ -113,7 +113,7 @@ class RunCheckpoints:
         trial must not train past where the run ended)."""
         if self.checkpointer is not None:
             self.writer.wait()
-            self.checkpointer.store.drop_mid_epoch()
+            self.checkpointer.drop_mid_epoch("the run ended")
 
     def save_unsaved(self, metric_name: str) -> None:
         """Write the in-memory snapshot of the last finished epoch, if there is one (after
