@@ -8,9 +8,10 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 from dataaug_multi_both.checkpointing.manifest import CheckpointRecord, MidEpochRecord
 from dataaug_multi_both.checkpointing.policy import (
@@ -25,7 +26,16 @@ from dataaug_multi_both.config.schema import RetentionConfig
 from dataaug_multi_both.errors import StorageError
 
 Report = Callable[..., None]  # report(action, **fields)
-DTYPES = {"float32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+_DTYPE_NAMES = {"float32": None, "bf16": "bfloat16", "fp16": "float16"}
+
+
+def best_dtype(name: str) -> torch.dtype | None:
+    """`retention.best_dtype` as a torch dtype (None: keep float32). torch is imported
+    here, not with the module: listings and cleanup never need it."""
+    import torch
+
+    attribute = _DTYPE_NAMES[name]
+    return None if attribute is None else getattr(torch, attribute)
 
 
 @dataclass(frozen=True)
@@ -134,7 +144,7 @@ class Checkpointer:
             if record.epoch in decision.delete:
                 freed += self._delete(record, "policy")
             elif record.epoch in decision.slim and record.kind == RESUME:
-                saved = self.store.slim(record, DTYPES[self.retention.best_dtype])
+                saved = self.store.slim(record, best_dtype(self.retention.best_dtype))
                 freed += saved
                 self.report(
                     "slimmed",

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 from dataaug_multi_both.checkpointing.policy import RESUME, WEIGHTS_ONLY
 
@@ -40,6 +41,8 @@ RESUME_ONLY = (OPTIMIZER, SCHEDULER, SCALER, RNG)
 
 def slim_payload(payload: dict[str, Any], dtype: torch.dtype | None) -> dict[str, Any]:
     """A weights-only copy of a resume payload; floating weights cast to `dtype` if given."""
+    import torch
+
     slim = {k: v for k, v in payload.items() if k not in RESUME_ONLY}
     slim[KIND] = WEIGHTS_ONLY
     if dtype is not None:
@@ -56,6 +59,8 @@ def is_resume(payload: dict[str, Any]) -> bool:
 
 def to_cpu(value: Any) -> Any:
     """A copy of every tensor in `value` (nested dicts and lists) on the CPU, detached."""
+    import torch
+
     if isinstance(value, torch.Tensor):
         return value.detach().to("cpu", copy=True)
     if isinstance(value, dict):

@@ -8,9 +8,10 @@ import io
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 from dataaug_multi_both.checkpointing.atomic import (
     TEMP_MARKER,
@@ -35,6 +36,8 @@ _CHUNK = 1 << 20
 
 def _torch_save(payload: dict[str, Any]) -> Callable[[HashingWriter], None]:
     def produce(writer: HashingWriter) -> None:
+        import torch
+
         torch.save(payload, cast(BinaryIO, writer))  # torch only calls write() and flush()
 
     return produce
@@ -43,6 +46,8 @@ def _torch_save(payload: dict[str, Any]) -> Callable[[HashingWriter], None]:
 def serialize(payload: dict[str, Any]) -> bytes:
     """The checkpoint file's bytes, made in memory (an in-memory snapshot that a background
     writer can put on disk while training goes on)."""
+    import torch
+
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     return buffer.getvalue()
@@ -66,6 +71,8 @@ def verifies(path: Path, sha256: str) -> bool:
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint with `weights_only=True`; unreadable files are a StorageError."""
+    import torch  # here, not at import: listings and cleanup never load a checkpoint
+
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises RuntimeError, pickle errors, EOFError, ...

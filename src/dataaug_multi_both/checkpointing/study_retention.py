@@ -8,8 +8,10 @@ Manifest records stay (`retained: false`), so every checkpoint ever saved is sti
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 from dataaug_multi_both.checkpointing import lock as trial_lock
 from dataaug_multi_both.checkpointing.checkpointer import disk_usage

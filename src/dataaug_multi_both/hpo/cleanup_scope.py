@@ -13,8 +13,8 @@ from dataaug_multi_both.checkpointing.cleanup import Action, TrialFacts, stray_t
 from dataaug_multi_both.config.compose import artifact_config
 from dataaug_multi_both.config.schema import RetentionConfig, TrainConfig
 from dataaug_multi_both.errors import ConfigError, DataAugError, ScopeError
-from dataaug_multi_both.hpo.evaluate import load_study_for
 from dataaug_multi_both.hpo.study import STUDY_ID, StudyRecord, study_dirs, trials_home
+from dataaug_multi_both.hpo.study_access import load_study_for
 from dataaug_multi_both.hpo.trials import best_trial, study_retention_plan
 from dataaug_multi_both.layout import (
     CHECKPOINT_FILE,

@@ -33,10 +33,9 @@ from dataaug_multi_both.errors import (
     ReportWriteError,
     StorageError,
     StudyNotFoundError,
-    StudyStorageError,
 )
-from dataaug_multi_both.hpo.storage import redact_url, resolve_storage_url
-from dataaug_multi_both.hpo.study import STUDY_FILE, StudyRecord, trials_home
+from dataaug_multi_both.hpo.study import StudyRecord, trials_home
+from dataaug_multi_both.hpo.study_access import load_study_for
 from dataaug_multi_both.hpo.trials import best_trial
 from dataaug_multi_both.layout import TrialPaths, recorded_trial_name, study_name, trial_name
 from dataaug_multi_both.stamps import utc_timestamp
@@ -54,25 +53,6 @@ class ChosenCheckpoint:
     record: CheckpointRecord
     payload: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
-
-
-def load_study_for(study_dir: Path) -> tuple[StudyRecord, Any]:
-    if not (study_dir / STUDY_FILE).is_file():
-        raise StudyNotFoundError(f"no study at {study_dir} (no {STUDY_FILE})")
-    record = StudyRecord.read(study_dir)
-    import optuna
-
-    url = resolve_storage_url(study_dir, recorded=record.storage)
-    try:
-        return record, optuna.load_study(study_name=record.name, storage=url)
-    except KeyError as exc:
-        raise StudyNotFoundError(
-            f"study {record.name!r} is not in its storage {redact_url(record.storage)}"
-        ) from exc
-    except Exception as exc:  # unreachable database, bad URL
-        raise StudyStorageError(
-            f"cannot open the study storage {redact_url(record.storage)}: {type(exc).__name__}"
-        ) from exc
 
 
 def best_complete_trial(study: Any) -> Any:

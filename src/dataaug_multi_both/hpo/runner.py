@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from dataaug_multi_both.checkpointing.atomic import atomic_write_text
-from dataaug_multi_both.checkpointing.checkpointer import DTYPES
+from dataaug_multi_both.checkpointing.checkpointer import best_dtype
 from dataaug_multi_both.checkpointing.discard import discard_unstarted_study
 from dataaug_multi_both.checkpointing.lock import study_retention_lock
 from dataaug_multi_both.checkpointing.study_retention import (
@@ -396,7 +396,7 @@ class StudyRunner:
         """Release or slim the checkpoints of finished trials; returns bytes freed. A trial
         whose decision this worker applied and whose manifest has not changed since is
         skipped (`every`: none is: the study's last pass)."""
-        dtype = DTYPES[self.hpo.train.retention.best_dtype]
+        dtype = best_dtype(self.hpo.train.retention.best_dtype)
         freed = 0
         plan = study_retention_plan(views, self.hpo.study.keep_top_k_trials)
         with study_retention_lock(self.study_dir):  # one worker at a time
