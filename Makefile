@@ -100,11 +100,12 @@ $(VENV)/.bench-stamp: $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[dev,bench]"
 	touch $@
 
-bench: $(VENV)/.bench-stamp ## the four benchmarks against HF Trainer, quick mode (BENCH_ARGS=--full: minilm, longer)
+bench: $(VENV)/.bench-stamp ## the benchmarks against HF Trainer and the study-scale curves, quick mode (BENCH_ARGS=--full: minilm, longer)
 	cd benchmarks && ../$(BIN)/python throughput.py $(BENCH_ARGS) --json ../$(BENCH_OUT)/throughput.json
 	cd benchmarks && ../$(BIN)/python checkpoint_cost.py $(BENCH_ARGS) --json ../$(BENCH_OUT)/checkpoint_cost.json
 	cd benchmarks && OMP_NUM_THREADS=1 ../$(BIN)/python study_footprint.py --json ../$(BENCH_OUT)/study_footprint.json
 	cd benchmarks && ../$(BIN)/python hpo_overhead.py $(BENCH_ARGS) --json ../$(BENCH_OUT)/hpo_overhead.json
+	cd benchmarks && ../$(BIN)/python study_scale.py --quick --json ../$(BENCH_OUT)/study_scale_quick.json --plots ../$(BENCH_OUT)/study_scale_quick
 
 IMAGE ?= dataaug-multi-both:latest
 # the contract's `--gpus all`; on a machine without NVIDIA's container toolkit: DOCKER_GPUS=
