@@ -63,8 +63,12 @@ def summary_table(trials: list[Any], metric: str, top: int = 10) -> Table:
     table = Table(
         title=f"top {min(top, len(complete))} of {len(trials)} trials", title_justify="left"
     )
-    for column in ("Rank", "Trial", metric_title, *params, "Epochs", "Duration"):
-        table.add_column(column, justify="right" if column not in params else "left")
+    for column in ("Rank", "Trial", metric_title):
+        table.add_column(column, justify="right")
+    for header in param_headers(params):
+        table.add_column(header, justify="left")
+    for column in ("Epochs", "Duration"):
+        table.add_column(column, justify="right")
     for rank, trial in enumerate(complete[:top], start=1):
         duration = (
             (trial.datetime_complete - trial.datetime_start).total_seconds()
@@ -80,6 +84,14 @@ def summary_table(trials: list[Any], metric: str, top: int = 10) -> Table:
             _duration(duration),
         )
     return table
+
+
+def param_headers(params: list[str]) -> list[str]:
+    """Column titles: a dotted parameter by its last part where that is unique
+    (`task_weights.criteria_matcher` -> `criteria_matcher`), so that a narrow terminal does
+    not cut two columns to the same `task_weights.…`."""
+    last = [p.rpartition(".")[2] for p in params]
+    return [short if last.count(short) == 1 else p for p, short in zip(params, last, strict=True)]
 
 
 def _fmt(value: Any) -> str:
