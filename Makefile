@@ -22,7 +22,7 @@ PYTEST_ARGS ?= -v --cov=src/dataaug_multi_both -n 2 --dist loadfile
 
 .DEFAULT_GOAL := help
 .PHONY: help install postgres demo demo-train test coverage test-unit lint format train hpo resume evaluate clean-artifacts \
-        list-studies docker-build docker-build-cuda docker-run bench
+        list-studies docker-build docker-build-cuda docker-run bench bench-gpu
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -106,6 +106,10 @@ bench: $(VENV)/.bench-stamp ## the benchmarks against HF Trainer and the study-s
 	cd benchmarks && OMP_NUM_THREADS=1 ../$(BIN)/python study_footprint.py --json ../$(BENCH_OUT)/study_footprint.json
 	cd benchmarks && ../$(BIN)/python hpo_overhead.py $(BENCH_ARGS) --json ../$(BENCH_OUT)/hpo_overhead.json
 	cd benchmarks && ../$(BIN)/python study_scale.py --quick --json ../$(BENCH_OUT)/study_scale_quick.json --plots ../$(BENCH_OUT)/study_scale_quick
+
+GPU_DEVICE ?= cuda
+bench-gpu: $(VENV)/.bench-stamp ## on a GPU box: our loop against HF Trainer, MiniLM and BERT-base shapes, bf16 (GPU_DEVICE=cpu: dry mode)
+	cd benchmarks && ../$(BIN)/python gpu_speed.py --device $(GPU_DEVICE) --out ../$(BENCH_OUT)/gpu_speed_$(GPU_DEVICE)
 
 IMAGE ?= dataaug-multi-both:latest
 # the contract's `--gpus all`; on a machine without NVIDIA's container toolkit: DOCKER_GPUS=

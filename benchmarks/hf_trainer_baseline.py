@@ -124,7 +124,11 @@ def training_args(
 
     trainer = config.trainer
     steps = -(-num_train // trainer.batch_size) * trainer.max_epochs
+    # mixed precision as ours: autocast on CUDA only (a no-op on CPU there)
+    mixed = trainer.mixed_precision and torch.cuda.is_available()
     return TrainingArguments(
+        bf16=mixed and trainer.precision == "bf16",
+        fp16=mixed and trainer.precision == "fp16",
         output_dir=str(out),
         per_device_train_batch_size=trainer.batch_size,
         per_device_eval_batch_size=trainer.eval_batch_size,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from dataaug_multi_both.config.schema import TrainConfig
 from dataaug_multi_both.data.pipeline import prepare_data
 from dataaug_multi_both.model.encoder import (
+    TINY_BERT,
     enable_gradient_checkpointing,
     load_encoder,
     load_tokenizer,
@@ -32,9 +33,14 @@ class PreflightReport:
     device: str
     data: DataSummary
 
+    def _where(self) -> str:
+        if self.model_id == TINY_BERT:  # built here, only its tokenizer comes from MiniLM
+            return f"embedded: randomly initialised, MiniLM's tokenizer from {self.loaded_from}"
+        return f"{self.kind}: {self.loaded_from}"
+
     def lines(self) -> list[str]:
         return [
-            f"model {self.model_id} ({self.kind}: {self.loaded_from}), "
+            f"model {self.model_id} ({self._where()}), "
             f"{self.parameters / 1e6:.2f}M parameters; device {self.device}",
             *self.data.lines(),
             "configuration, data, tokenizer and model load: nothing was trained or written",
