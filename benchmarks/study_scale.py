@@ -238,8 +238,12 @@ def plot(rows: list[dict[str, Any]], directory: Path, title: str) -> list[str]:
             left.plot(*zip(*points, strict=True), label=label)
     left.set(xlabel="trial", ylabel="MB", title="Bytes on disk")
     left.legend()
-    right.plot(trials, [r["rss_mb"] for r in rows], color="C4")
-    right.set(xlabel="trial", ylabel="MB", title="Worker RSS")
+    right.plot(trials, [r["rss_mb"] for r in rows], ".", markersize=2, alpha=0.3, color="C4")
+    right.plot(
+        trials, [around(rows, t, "rss_mb") for t in trials], "-", color="C3", label="median of 9"
+    )
+    right.set(xlabel="trial", ylabel="MB", title="Worker RSS (at each trial's end)")
+    right.legend()
     figure.tight_layout()
     figure.savefig(directory / "study_scale_bytes.png", dpi=100)
     written.append("study_scale_bytes.png")
@@ -254,7 +258,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--plots", type=Path, help="directory for the PNG curves")
     parser.add_argument("--keep", type=Path, help="run in this directory and keep it")
+    parser.add_argument("--replot", type=Path, help="only draw the curves of this JSON result")
     args = parser.parse_args()
+    if args.replot:
+        done = json.loads(args.replot.read_text())
+        plot(done["rows"], args.plots or Path("."), f"{done['trials']} trials")
+        return None
     trials = 60 if args.quick else args.trials
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.keep or Path(tmp)
