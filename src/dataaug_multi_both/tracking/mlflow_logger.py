@@ -41,6 +41,12 @@ def _is_permanent(exc: BaseException) -> bool:
     return getattr(exc, "error_code", None) in PERMANENT_ERRORS
 
 
+# A client of a local SQLite store, kept for the process: a study's worker makes a tracker
+# per trial, and each new client opened its own SQLAlchemy engine and pool (about 70 ms and
+# 12 KB that stayed allocated, per trial). A file store has no credentials to go stale.
+_local_clients: dict[str, Any] = {}
+
+
 class RunTracker:
     """Talks to MLflow for one run. Construct, then `start`; every method may raise
     TrackingError once its retries are exhausted."""
@@ -72,7 +78,9 @@ class RunTracker:
 
         for name in ("mlflow", "alembic"):  # after the import, which sets its own levels
             logging.getLogger(name).setLevel(logging.WARNING)
-        self.client = MlflowClient(tracking_uri=self.uri)
+        self.client = _local_clients.get(self.uri) or MlflowClient(tracking_uri=self.uri)
+        if self.uri.startswith("sqlite:"):  # one SQLAlchemy engine per store and process
+            _local_clients[self.uri] = self.client
         if self.destination.source == LOCAL_STORE:  # a file here: no server to wait for
             self._call("follow a moved experiments tree", self._follow_moved_tree)
 
