@@ -156,7 +156,8 @@ def test_validate_only_loads_everything_and_writes_nothing(tmp_path: Path) -> No
         "train", *TINY, "--validate-only", "dataset.synthetic_num_posts=30", cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
-    assert "model tiny-bert (embedded" in result.stdout and "M parameters" in result.stdout
+    assert "model tiny-bert, " in result.stdout and "M parameters, device cpu" in result.stdout
+    assert "(embedded: randomly initialised" in result.stdout
     assert "splits (posts/pairs/windows): train " in result.stdout
     assert "nothing was trained or written" in result.stdout
     assert list(tmp_path.iterdir()) == []

@@ -40,8 +40,8 @@ class PreflightReport:
 
     def lines(self) -> list[str]:
         return [
-            f"model {self.model_id} ({self._where()}), "
-            f"{self.parameters / 1e6:.2f}M parameters; device {self.device}",
+            f"model {self.model_id}, {self.parameters / 1e6:.2f}M parameters, device "
+            f"{self.device} ({self._where()})",
             *self.data.lines(),
             "configuration, data, tokenizer and model load: nothing was trained or written",
         ]
