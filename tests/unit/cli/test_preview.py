@@ -37,6 +37,11 @@ def test_preflight_summary_names_model_parameters_and_splits() -> None:
         "tiny-bert", "/m", "embedded", 2_050_000, "cpu", DataSummary(alignment, splits, {})
     )
     lines = report.lines()
-    assert lines[0] == "model tiny-bert (embedded: /m), 2.05M parameters; device cpu"
+    assert lines[0] == (
+        "model tiny-bert, 2.05M parameters, device cpu "
+        "(embedded: randomly initialised, MiniLM's tokenizer from /m)"
+    )
+    minilm = PreflightReport("minilm", "/m", "embedded", 22_700_000, "cpu", report.data)
+    assert minilm.lines()[0] == "model minilm, 22.70M parameters, device cpu (embedded: /m)"
     assert "splits (posts/pairs/windows): train 8/72/80" in lines
     assert lines[-1].endswith("nothing was trained or written")
