@@ -13,7 +13,13 @@ from typing import Any
 import optuna
 import pytest
 
-from tests.integration.conftest import HPO_SMALL, PostgresServer, read_jsonl, run_cli
+from tests.integration.conftest import (
+    HPO_SMALL,
+    PostgresServer,
+    popen_cli,
+    read_jsonl,
+    run_cli,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -139,28 +145,39 @@ def test_study_end_to_end(tmp_path: Path) -> None:
     assert "best_value" in parent[0].data.metrics
 
 
-def test_failed_trials_are_recorded_and_exit_1(tmp_path: Path) -> None:
+def test_failed_trials_are_recorded_and_exit_1_and_bound_the_study_not_each_worker(
+    tmp_path: Path,
+) -> None:
+    """Two workers on one study whose every trial fails: failures use up the study's budget,
+    not each worker's (which ran 2 x num_trials failing trials)."""
     # a model directory that cannot be loaded: every trial fails (a Hub model offline would
     # stop the study before its first trial: test_cli_help)
     (tmp_path / "broken-model").mkdir()
     (tmp_path / "broken-model" / "config.json").write_text('{"model_type": "bert"}')
-    result = run_cli(
-        "hpo",
+    args = [
         "--config",
         HPO_SMALL,
+        "--study-name",
+        "broken",
+        "--study-dir",
+        str(tmp_path / "experiments" / "study_shared"),
         "--num-trials",
         "2",
         *SMALL,
         "search_space.model_id.choices=[broken-model]",
         *NO_MLFLOW,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 1
-    assert "trial(s) failed" in result.stderr and "broken-model" in result.stderr
-    study_dir = study_dir_of(tmp_path / "experiments")
+    ]
+    workers = [popen_cli("hpo", *args, cwd=tmp_path) for _ in range(2)]
+    for worker in workers:
+        _, stderr = worker.communicate(timeout=600)
+        assert worker.returncode == 1, stderr
+        assert "trial(s) failed" in stderr and "broken-model" in stderr
+    study_dir = tmp_path / "experiments" / "study_shared"
     study = load_study(study_dir)
     failed = [t for t in study.trials if t.state.name == "FAIL"]
     assert failed and all("cannot load model from" in t.user_attrs["fail_reason"] for t in failed)
+    # 2, or 3 when both workers claimed a trial at the same moment; never 2 per worker
+    assert len(study.trials) <= 3, [t.state.name for t in study.trials]
     assert json.loads((study_dir / "study.json").read_text())["last_exit_code"] == 1
 
 

@@ -113,8 +113,10 @@ class StudyRunner:
         # manifest's stamp then): a trial's end reads only the manifests that changed
         self.trial_disk = TrialDiskCache()
         self.applied: dict[int, tuple[str, Stamp]] = {}
-        self.failed_here = 0  # failures use up the trial budget of this run, so a study whose
-        # every trial fails ends instead of looping (a resume starts a fresh budget)
+        # failures use up the trial budget, so a study whose every trial fails ends instead of
+        # looping: those of every worker, counted from the trial numbered `joined_at` on (the
+        # trials there were when this worker joined; a resume starts a fresh budget)
+        self.joined_at = 0
         self.tracker: Any = None
         self.baselines: dict[str, float | None] = {}  # optimisation metric, on validation
 
@@ -147,6 +149,9 @@ class StudyRunner:
         with setup_lock(self.url, self.name, cfg.connection_retry_sec, waiting):
             try:
                 self._set_up_study(optuna)
+                self.joined_at = len(
+                    self._retry(lambda: self.study.get_trials(deepcopy=False), "read the trials")
+                )
                 self._requeue_interrupted()  # under the lock: workers never queue it twice
             except BaseException as exc:
                 killed = isinstance(exc, (Interrupted, KeyboardInterrupt))
@@ -276,9 +281,10 @@ class StudyRunner:
             trials = self._retry(lambda: self.study.get_trials(deepcopy=False), "read the trials")
             counts = state_counts(trials)
             finished = finished_count(counts)
-            if finished + self.failed_here >= cfg.num_trials:
+            failed = sum(t.number >= self.joined_at for t in failed_trials(trials))
+            if finished + failed >= cfg.num_trials:
                 break
-            busy = finished + self.failed_here + counts.get("RUNNING", 0)
+            busy = finished + failed + counts.get("RUNNING", 0)
             if busy >= cfg.num_trials and not counts.get("WAITING"):
                 time.sleep(min(5, cfg.heartbeat_interval))  # the rest runs on other workers
                 continue
@@ -356,8 +362,6 @@ class StudyRunner:
         )
         freed = self._apply_study_retention(views)
         self.finished_here += 1
-        if outcome.state == "FAIL" and outcome.reason is not None:
-            self.failed_here += 1
         footprint = self.footprint_bytes()
         self.log.write(
             "trial_end",
