@@ -1,12 +1,20 @@
 """One training epoch: data order, forward, loss, backward, optimizer steps.
 
-The data order of epoch e is a pure function of (seed, e); the loss is checked for NaN/inf
-at every step so that a diverging run stops with the epoch and step that went wrong.
+The data order of epoch e is a pure function of (seed, e); every batch's loss is checked for
+NaN/inf, so that a diverging run stops with the epoch and step that went wrong.
+
+On a GPU the step has no host-device synchronisation: the batch's losses stay on the device
+(`LossLedger`) and are read back together every `SETTLE_EVERY` batches and before any step
+that logs, evaluates or saves, so the host assembles the next batches while the device works.
+Reading back happens before that batch's backward pass, so no update from a non-finite loss
+ever reaches a checkpoint or an evaluation. On the CPU, where reading a value costs nothing,
+every batch is read back at once, as before.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,15 +57,64 @@ class Optimisation:
         self.progress.global_step += 1
         return norm
 
-    def require_finite(self, loss: torch.Tensor, epoch: int, dist: Distributed = SINGLE) -> None:
-        """Stop on a NaN/inf loss; under torchrun every rank stops if one rank's loss is not
-        finite (the others would wait for its gradients)."""
-        if dist.any(not bool(torch.isfinite(loss))):
-            lr = self.scheduler.get_last_lr()[0]
+    def learning_rate(self) -> float:
+        return float(self.scheduler.get_last_lr()[0])
+
+
+SETTLE_EVERY = 10  # batches whose losses a GPU run reads back at once, at most
+
+
+@dataclass(frozen=True)
+class BatchLosses:
+    """One batch's losses, still on the device: (criteria matcher, evidence binder, total,
+    correct criteria predictions), with the step and learning rate it was computed at."""
+
+    values: torch.Tensor
+    rows: int
+    step: int
+    learning_rate: float
+
+
+@dataclass
+class LossLedger:
+    """The batches whose losses have not been read back yet. `settle` reads them in one
+    transfer, stops on the first non-finite loss (under torchrun every rank stops if one
+    rank's loss is not finite: the others would wait for its gradients), and adds them, in
+    batch order, to the epoch's running sums, the step window and the progress bar."""
+
+    sums: dict[str, float]
+    window: dict[str, float]
+    pending: list[BatchLosses] = field(default_factory=list)
+
+    def add(self, batch: BatchLosses) -> None:
+        self.pending.append(batch)
+
+    def settle(self, epoch: int, bar: Any, dist: Distributed = SINGLE) -> None:
+        if not self.pending:
+            return
+        pending, self.pending = self.pending, []
+        rows = torch.stack([b.values for b in pending]).tolist()  # one host-device sync
+        bad = next(
+            ((b, v[2]) for b, v in zip(pending, rows, strict=True) if not math.isfinite(v[2])),
+            None,
+        )
+        if dist.any(bad is not None):
+            batch, loss = bad if bad is not None else (pending[-1], "on another rank")
             raise TrainingError(
-                f"non-finite loss ({float(loss)}) at epoch {epoch}, step {self.progress.global_step + 1}: "
-                f"training diverged (learning rate {lr:.3g}); lower trainer.learning_rate"
+                f"non-finite loss ({loss}) at epoch {epoch}, step {batch.step}: training "
+                f"diverged (learning rate {batch.learning_rate:.3g}); lower "
+                "trainer.learning_rate"
             )
+        for batch, (cm, eb, total, correct) in zip(pending, rows, strict=True):
+            n = batch.rows
+            self.sums["cm"] += cm * n
+            self.sums["eb"] += eb * n
+            self.window["cm"] += cm * n
+            self.window["eb"] += eb * n
+            self.window["rows"] += n
+            self.sums["correct"] += correct
+            self.sums["rows"] += n
+            bar.advance(total)
 
 
 MEGABATCH = 50  # batches per length-sorted group, as in Hugging Face's LengthGroupedSampler
@@ -179,6 +236,24 @@ class EpochContext:
     # after every optimizer step: (position, step record or None, the epoch's last step?);
     # step-level logging, evaluation and mid-epoch checkpoints hang here
     after_step: Callable[[EpochPosition, dict[str, float] | None, bool], None] | None = None
+    # batches whose losses are read back together at most (None: 1 on the CPU, where reading
+    # back costs nothing, else SETTLE_EVERY)
+    settle_every: int | None = None
+
+
+def step_is_due(trainer: TrainerConfig, step: int) -> bool:
+    """Whether optimizer step `step` writes a step record, evaluates or saves: its batches'
+    losses must be read back first."""
+    every = (trainer.logging_steps, trainer.eval_steps, trainer.save_steps)
+    return any(n and step % n == 0 for n in every)
+
+
+def to_device(tensors: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """A batch on the training device; to a GPU from pinned memory without blocking the host
+    (the copy is ordered before the kernels that read it)."""
+    if device.type != "cuda":
+        return {k: v.to(device) for k, v in tensors.items()}
+    return {k: v.pin_memory().to(device, non_blocking=True) for k, v in tensors.items()}
 
 
 def train_epoch(
@@ -210,7 +285,9 @@ def train_epoch(
     stats = EpochStats()
     started = time.perf_counter()
     accumulation = trainer.gradient_accumulation_steps
-    sums, window = position.sums, StepWindow(position.window)
+    window = StepWindow(position.window)
+    ledger = LossLedger(position.sums, position.window)
+    settle_every = c.settle_every or (1 if c.device.type == "cpu" else SETTLE_EVERY)
     opt.model.train()
     opt.optimizer.zero_grad(set_to_none=True)
     description = f"epoch {epoch}/{trainer.max_epochs}"
@@ -219,10 +296,10 @@ def train_epoch(
         for index in range(position.batches_done, len(batches)):
             rows = batches[index]
             c.before_step()
-            batch = {k: v.to(c.device) for k, v in data.builder.batch(table, rows).items()}
+            batch = to_device(data.builder.batch(table, rows), c.device)
             stats.tokens += int(table.length[rows].sum())
             stats.padded_tokens += batch["input_ids"].numel()
-            targets = {k: v.to(c.device) for k, v in data.builder.targets(table, rows).items()}
+            targets = to_device(data.builder.targets(table, rows), c.device)
             with c.autocast():
                 output = opt.model(**batch)
             loss = dual_head_loss(
@@ -232,24 +309,28 @@ def train_epoch(
                 c.weights.evidence_binder,
                 trainer.positive_class_weight,
             )
-            opt.require_finite(loss.total, epoch, dist)
-            opt.scaler.scale(loss.total / accumulation).backward()
-            n = len(rows)
-            cm, eb = (
-                float(loss.criteria_matcher.detach()) * n,
-                float(loss.evidence_binder.detach()) * n,
-            )
-            sums["cm"] += cm
-            sums["eb"] += eb
-            window.sums["cm"] += cm
-            window.sums["eb"] += eb
-            window.sums["rows"] += n
-            predicted = (output.criteria_logits.detach() >= 0).float()
-            sums["correct"] += float((predicted == targets["label"]).sum())
-            sums["rows"] += n
-            bar.advance(float(loss.total.detach()))
             last = index + 1 == len(batches)
-            if (index + 1) % accumulation == 0 or last:
+            steps = (index + 1) % accumulation == 0 or last
+            step = opt.progress.global_step + 1
+            predicted = (output.criteria_logits.detach() >= 0).float()
+            values = [loss.criteria_matcher, loss.evidence_binder, loss.total]
+            correct = (predicted == targets["label"]).sum()
+            ledger.add(
+                BatchLosses(
+                    torch.stack([v.detach().float() for v in (*values, correct)]),
+                    len(rows),
+                    step,
+                    opt.learning_rate(),
+                )
+            )
+            if (
+                len(ledger.pending) >= settle_every
+                or (steps and step_is_due(trainer, step))
+                or last
+            ):
+                ledger.settle(epoch, bar, dist)  # before the backward pass: see the docstring
+            opt.scaler.scale(loss.total / accumulation).backward()
+            if steps:
                 norm = opt.step(trainer.max_grad_norm)
                 logging = trainer.logging_steps
                 record = (
@@ -261,6 +342,7 @@ def train_epoch(
                 if c.after_step is not None:
                     c.after_step(position, record, last)
     stats.train_sec = time.perf_counter() - started
+    sums = position.sums
     stats.samples = int(sums["rows"])
     if dist.enabled:  # the epoch's metrics over every rank's rows
         sums = {k: sum(part[k] for part in dist.gather(sums)) for k in sums}
