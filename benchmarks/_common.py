@@ -49,10 +49,12 @@ def run(
     threads: int,
     watch: Path | None = None,
     interval: float = 0.05,
+    src: Path = REPO / "src",
 ) -> Run:
-    """Run `command`; if `watch` is given, sample its size every `interval` seconds."""
+    """Run `command` with the package from `src`; if `watch` is given, sample its size every
+    `interval` seconds."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(src), env.get("PYTHONPATH", "")])
     peak = 0
     done = threading.Event()
 
