@@ -16,8 +16,9 @@
 #   DRY_RUN=1              print the command instead of running it
 #
 # Signals: SIGTERM (preemption, scancel) is passed to the worker, which stops its trial at a
-# safe point, marks it interrupted and exits 143; the trial is re-queued with the same
-# parameters by the next worker that starts. SIGUSR1 (sbatch --signal=B:USR1@300, the time
+# safe point, marks it interrupted and exits 143 (a second SIGTERM, as Slurm also signals the
+# worker itself, changes nothing); the trial is re-queued with the same parameters by the
+# next worker that starts. SIGUSR1 (sbatch --signal=B:USR1@300, the time
 # limit is near) does the same and asks Slurm to requeue this job.
 set -euo pipefail
 
@@ -36,7 +37,12 @@ command=(
 if [[ -n "${NUM_TRIALS:-}" ]]; then
   command+=(--num-trials "$NUM_TRIALS")
 fi
-command+=("output.experiments_dir=$SHARED_DIR" "$@")
+# quoted for Hydra, so that a `,` or `(` in the path is not read as a sweep or a function
+if [[ "$SHARED_DIR" == *[\'\\]* ]]; then
+  echo "SHARED_DIR must not contain ' or \\: $SHARED_DIR" >&2
+  exit 2
+fi
+command+=("output.experiments_dir='$SHARED_DIR'" "$@")
 
 if [[ "${DRY_RUN:-0}" == 1 ]]; then
   printf '%q ' "${command[@]}"
@@ -44,22 +50,25 @@ if [[ "${DRY_RUN:-0}" == 1 ]]; then
   exit 0
 fi
 
+worker=
 requeue=0
-"${command[@]}" &
-worker=$!
 on_signal() {  # the worker stops at a safe point; wait for it
   [[ "$1" == USR1 ]] && requeue=1
-  kill -TERM "$worker" 2>/dev/null || true
+  [[ -n "$worker" ]] && kill -TERM "$worker" 2>/dev/null
+  return 0
 }
 trap 'on_signal TERM' TERM
 trap 'on_signal USR1' USR1
 trap 'on_signal TERM' INT
+"${command[@]}" &
+worker=$!
 status=0
 while true; do  # `wait` returns early when a trapped signal arrives: wait again
   wait "$worker" && status=0 || status=$?
   kill -0 "$worker" 2>/dev/null || break
 done
 if [[ "$requeue" == 1 && -n "${SLURM_JOB_ID:-}" ]]; then
-  scontrol requeue "${SLURM_ARRAY_JOB_ID:+${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}}${SLURM_ARRAY_JOB_ID:-$SLURM_JOB_ID}"
+  # every task of an array has a job id of its own
+  scontrol requeue "$SLURM_JOB_ID" || echo "could not requeue job $SLURM_JOB_ID" >&2
 fi
 exit "$status"

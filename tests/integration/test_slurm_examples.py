@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from typing import Any
 
 import optuna
 import pytest
+import yaml
 
 from tests.integration.conftest import (
     REPO,
@@ -75,7 +77,7 @@ def test_the_worker_command_keeps_the_password_off_the_command_line(tmp_path: Pa
     assert done.returncode == 0, done.stderr
     assert "s3cret" not in done.stdout
     assert "--study-name slurm" in done.stdout and "trainer.device=cuda" in done.stdout
-    assert f"output.experiments_dir={tmp_path / 'shared'}" in done.stdout
+    assert f"output.experiments_dir='{tmp_path / 'shared'}'" in shlex.split(done.stdout)
 
 
 def start_worker(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen:
@@ -231,3 +233,117 @@ def test_the_multinode_script_resumes_its_trial_when_requeued(tmp_path: Path) ->
     resumes = [e for e in events if e["event"] == "resume"]
     assert len(resumes) == 1 and "mid_epoch.pt" in resumes[0]["checkpoint"]
     assert [e["epoch"] for e in events if e["event"] == "epoch_end"] == [1, 2, 3]
+
+
+STAND_IN = """#!/usr/bin/env bash
+# stands in for the worker / torchrun: records its arguments and the signals it gets
+printf '%s\\n' "$@" > "$RECORD/args"
+trap 'echo TERM >> "$RECORD/signals"; exit 143' TERM
+touch "$RECORD/started"
+while true; do sleep 0.05; done
+"""
+
+
+def stand_ins(tmp_path: Path) -> tuple[Path, Path]:
+    """A bin directory with `srun` (runs its command), `scontrol` (records its arguments; says
+    `localhost` for `show hostnames`), `torchrun` and `python` stand-ins; and the record dir."""
+    bin_dir, record = tmp_path / "bin", tmp_path / "record"
+    bin_dir.mkdir()
+    record.mkdir()
+    (bin_dir / "srun").write_text(
+        '#!/usr/bin/env bash\nwhile [[ "$1" == --* ]]; do shift; done\nexec "$@"\n'
+    )
+    (bin_dir / "scontrol").write_text(
+        '#!/usr/bin/env bash\necho "$@" >> "$RECORD/scontrol"\necho localhost\n'
+    )
+    (bin_dir / "torchrun").write_text(STAND_IN)
+    (bin_dir / "python").write_text(STAND_IN)
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    return bin_dir, record
+
+
+def run_until_signalled(
+    script: str, env: dict[str, str], record: Path, signum: int, args: list[str]
+) -> subprocess.CompletedProcess:
+    job = subprocess.Popen(
+        ["bash", str(SLURM / script), *args],
+        env=env,
+        cwd=env["SLURM_SUBMIT_DIR"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: (record / "started").exists(), 30, "the stand-in to start")
+    job.send_signal(signum)  # to the batch script only, as Slurm's --signal=B:USR1 does
+    out, err = job.communicate(timeout=30)
+    return subprocess.CompletedProcess(job.args, job.returncode, out, err)
+
+
+def slurm_env(tmp_path: Path, bin_dir: Path, record: Path, shared: Path) -> dict[str, str]:
+    venv = tmp_path / "venv"  # `source $VENV/bin/activate` must find something
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "activate").write_text("")
+    return {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "RECORD": str(record),
+        "VENV": str(venv),
+        "PYTHON": str(bin_dir / "python"),
+        "SLURM_SUBMIT_DIR": str(REPO),
+        "SLURM_JOB_ID": "777",
+        "SLURM_ARRAY_JOB_ID": "700",
+        "SLURM_ARRAY_TASK_ID": "3",
+        "SLURM_NNODES": "1",
+        "SLURM_JOB_NODELIST": "localhost",
+        "GPUS_PER_NODE": "1",
+        "SHARED_DIR": str(shared),
+        "DATAAUG_STUDY_STORAGE": "postgresql://optuna:s3cret@db:5432/optuna",
+    }
+
+
+@pytest.mark.parametrize("script", ["hpo_array.sbatch", "train_multinode.sbatch"])
+def test_near_the_time_limit_the_job_stops_its_work_and_requeues_itself(
+    tmp_path: Path, script: str
+) -> None:
+    bin_dir, record = stand_ins(tmp_path)
+    shared = tmp_path / "shared, run (1)"  # a comma and brackets: Hydra syntax if unquoted
+    env = slurm_env(tmp_path, bin_dir, record, shared)
+    done = run_until_signalled(script, env, record, signal.SIGUSR1, [])
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr
+    assert (record / "signals").read_text().split() == ["TERM"]  # stopped at a safe point
+    requeues = [
+        line for line in (record / "scontrol").read_text().splitlines() if "requeue" in line
+    ]
+    assert requeues == ["requeue 777"]  # this task's own job id, not the array's
+    args = (record / "args").read_text().splitlines()
+    assert f"output.experiments_dir='{shared}'" in args
+    assert "s3cret" not in " ".join(args)
+
+
+@pytest.mark.parametrize("script", ["hpo_array.sbatch", "train_multinode.sbatch"])
+def test_a_sigterm_stops_the_work_without_a_requeue_of_its_own(tmp_path: Path, script: str) -> None:
+    bin_dir, record = stand_ins(tmp_path)
+    env = slurm_env(tmp_path, bin_dir, record, tmp_path / "shared")
+    done = run_until_signalled(script, env, record, signal.SIGTERM, [])
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr
+    assert (record / "signals").read_text().split() == ["TERM"]
+    scontrol = record / "scontrol"
+    assert not scontrol.exists() or "requeue" not in scontrol.read_text()  # Slurm's to do
+
+
+def test_hydra_reads_the_quoted_experiments_dir_as_one_path(tmp_path: Path) -> None:
+    shared = tmp_path / "shared, run (1)"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dataaug_multi_both.cli.train",
+            "--print-config",
+            f"output.experiments_dir='{shared}'",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert yaml.safe_load(done.stdout)["output"]["experiments_dir"] == str(shared)

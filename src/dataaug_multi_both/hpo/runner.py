@@ -89,6 +89,13 @@ from dataaug_multi_both.training.run_log import RunLog
 REQUEUED_FROM = "requeued_from"  # user attr of a trial queued again after a signal
 
 
+def requeued_from(trial: Any) -> int | None:
+    """The interrupted trial a trial runs again; anything but a trial number (an edited study
+    record) is no trial."""
+    number = trial.user_attrs.get(REQUEUED_FROM)
+    return number if isinstance(number, int) and not isinstance(number, bool) else None
+
+
 @dataclass
 class StudyResult:
     study_dir: Path
@@ -327,7 +334,7 @@ class StudyRunner:
         same parameters: queued once, the new trial naming the one it replaces (a finished
         trial cannot be marked itself)."""
         trials = self._retry(lambda: self.study.get_trials(deepcopy=False), "read the trials")
-        queued = {t.user_attrs.get(REQUEUED_FROM) for t in trials}
+        queued = {requeued_from(t) for t in trials} - {None}
         for trial in trials:
             if (
                 trial.state.name == "FAIL"

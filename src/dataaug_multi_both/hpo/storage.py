@@ -143,7 +143,7 @@ def open_storage(
     once with the same parameters (RetryHeartbeatStaleTrialCallback, Optuna 5)."""
     import optuna
 
-    _refuse_misread(url)
+    refuse_misread(url)
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine_kwargs = {"pool_pre_ping": True} if not url.startswith("sqlite") else {}
@@ -167,7 +167,7 @@ def open_storage(
         raise _cannot_open(url, exc) from None
 
 
-def _refuse_misread(url: str) -> None:
+def refuse_misread(url: str) -> None:
     if sqlalchemy_misreads(url):  # it would send part of the password as the host name
         raise StudyStorageError(
             f"cannot open study storage {redact_url(url)}: its password holds an unencoded '@' "
@@ -216,7 +216,7 @@ def setup_lock(
         return
     import sqlalchemy
 
-    _refuse_misread(url)
+    refuse_misread(url)
     key = {"key": _advisory_key(study_name)}
 
     def connect() -> Any:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from dataaug_multi_both.errors import StudyNotFoundError, StudyStorageError
-from dataaug_multi_both.hpo.storage import redact_url, resolve_storage_url
+from dataaug_multi_both.hpo.storage import redact_url, refuse_misread, resolve_storage_url
 from dataaug_multi_both.hpo.study import STUDY_FILE, StudyRecord
 
 
@@ -21,13 +21,14 @@ def load_study_for(study_dir: Path) -> tuple[StudyRecord, Any]:
     import optuna
 
     url = resolve_storage_url(study_dir, recorded=record.storage)
+    refuse_misread(url)  # before SQLAlchemy sends part of a password out as a host name
     try:
         return record, optuna.load_study(study_name=record.name, storage=url)
     except KeyError as exc:
         raise StudyNotFoundError(
-            f"study {record.name!r} is not in its storage {redact_url(record.storage)}"
+            f"study {record.name!r} is not in its storage {redact_url(url)}"
         ) from exc
     except Exception as exc:  # unreachable database, bad URL
         raise StudyStorageError(
-            f"cannot open the study storage {redact_url(record.storage)}: {type(exc).__name__}"
+            f"cannot open the study storage {redact_url(url)}: {type(exc).__name__}"
         ) from exc

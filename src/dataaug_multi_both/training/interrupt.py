@@ -10,8 +10,10 @@ from types import FrameType, TracebackType
 class StopRequest:
     """Context manager that turns SIGINT/SIGTERM into a flag checked between steps.
 
-    A second signal of the same kind while stopping restores the default behaviour, so a
-    user who presses Ctrl-C twice gets the usual immediate exit.
+    A second SIGINT while stopping restores the default behaviour, so a user who presses
+    Ctrl-C twice gets the usual immediate exit. A repeated SIGTERM changes nothing: schedulers
+    send it more than once (Slurm signals every process of a job, and the job script forwards
+    it too), and they follow it with SIGKILL when their grace period ends.
     """
 
     def __init__(self) -> None:
@@ -27,7 +29,7 @@ class StopRequest:
         return signal.Signals(self.signum).name if self.signum is not None else ""
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.signum is not None:
+        if self.signum is not None and signum == signal.SIGINT:
             signal.signal(signum, signal.SIG_DFL)
         self.signum = signum
 

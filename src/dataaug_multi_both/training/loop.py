@@ -6,8 +6,9 @@ NaN/inf, so that a diverging run stops with the epoch and step that went wrong.
 On a GPU the step has no host-device synchronisation: the batch's losses stay on the device
 (`LossLedger`) and are read back together every `SETTLE_EVERY` batches and before any step
 that logs, evaluates or saves, so the host assembles the next batches while the device works.
-Reading back happens before that batch's backward pass, so no update from a non-finite loss
-ever reaches a checkpoint or an evaluation. On the CPU, where reading a value costs nothing,
+Up to SETTLE_EVERY - 1 updates after a non-finite loss can run in memory before it is seen,
+but reading back happens before the backward pass of any batch that logs, evaluates or saves,
+so none of them ever reaches a checkpoint, a logged metric or an evaluation. On the CPU, where reading a value costs nothing,
 every batch is read back at once, as before.
 """
 

@@ -20,6 +20,7 @@ from dataaug_multi_both.hpo.study import (
     stored_identity,
     valid_study_id,
 )
+from dataaug_multi_both.hpo.study_access import load_study_for
 
 GOOD_ID = "20260101-120000-abc123"
 
@@ -162,3 +163,15 @@ def test_list_studies_names_a_broken_study_json_in_one_line(
     err = capsys.readouterr().err
     assert "nested too deeply" in err and "Traceback" not in err
     assert err.count("\n") == 1
+
+
+def test_opening_a_study_never_sends_part_of_a_password_as_a_host_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study_dir = study_at(tmp_path, json.dumps(record()))
+    # an unencoded '@' in the password: SQLAlchemy would resolve "pass@127.0.0.1" as the host
+    monkeypatch.setenv("DATAAUG_STUDY_STORAGE", "postgresql://optuna:se@cret@127.0.0.1:9/optuna")
+    with pytest.raises(StudyStorageError) as raised:
+        load_study_for(study_dir)
+    assert "percent-encode" in str(raised.value)
+    assert "cret" not in str(raised.value)

@@ -7,6 +7,7 @@ import math
 import optuna
 import pytest
 
+from dataaug_multi_both.hpo.runner import REQUEUED_FROM, requeued_from
 from dataaug_multi_both.hpo.trials import (
     TrialView,
     best_trial,
@@ -90,3 +91,13 @@ def test_views_of_real_optuna_trials() -> None:
 @pytest.mark.parametrize("value", [None, math.nan])
 def test_a_complete_trial_without_a_value_is_no_result(value: float | None) -> None:
     assert best_trial([TrialView(0, "COMPLETE", value)]) is None
+
+
+@pytest.mark.parametrize("planted", [[1], {"n": 1}, True, "1", 1.0])
+def test_a_planted_requeued_from_names_no_trial(planted: object) -> None:
+    trial = optuna.trial.create_trial(
+        state=optuna.trial.TrialState.COMPLETE, value=0.5, user_attrs={REQUEUED_FROM: planted}
+    )
+    assert requeued_from(trial) is None  # an unhashable list was a traceback; True read as 1
+    trial.user_attrs[REQUEUED_FROM] = 3
+    assert requeued_from(trial) == 3
