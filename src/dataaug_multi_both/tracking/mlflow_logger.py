@@ -47,6 +47,21 @@ def _is_permanent(exc: BaseException) -> bool:
 _local_clients: dict[str, Any] = {}
 
 
+def _forget_artifact_repository(run_id: str) -> None:
+    """MLflow keeps each run's artifact repository, with its logging queue, locks and
+    events, in a process-wide cache of up to 1,024 runs; a study's worker ends a run per
+    trial and never logs to it again from this tracker (a resume opens a new one). Dropping
+    the entry keeps the worker's memory flat (about 5 KB per trial otherwise, up to 1,024
+    trials). A cache MLflow no longer has is nothing to drop."""
+    try:
+        from mlflow.tracking._tracking_service import utils
+    except ImportError:
+        return
+    cache = getattr(utils, "_artifact_repos_cache", None)
+    if isinstance(cache, dict):
+        cache.pop(run_id, None)
+
+
 class RunTracker:
     """Talks to MLflow for one run. Construct, then `start`; every method may raise
     TrackingError once its retries are exhausted."""
@@ -302,6 +317,7 @@ class RunTracker:
 
     def finish(self, status: str = "FINISHED") -> None:
         self._call(f"end run ({status})", lambda: self._terminate(status))
+        _forget_artifact_repository(self._run())
 
     def _terminate(self, status: str) -> None:
         """End the run; MLflow prints the run's URL (with any password in the tracking URI)
