@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -223,6 +224,48 @@ def test_resume_study_by_id_and_name(tmp_path: Path) -> None:
     assert events.count("study_resume") == 2
     unknown = run_cli("hpo", "--resume-study", "no-such-study", cwd=tmp_path)
     assert unknown.returncode == 3 and "no study 'no-such-study'" in unknown.stderr
+
+
+def test_a_worker_waiting_on_a_trial_without_heartbeats_says_so_and_stops_on_ctrl_c(
+    tmp_path: Path,
+) -> None:
+    first = run_cli(
+        "hpo",
+        "--config",
+        HPO_SMALL,
+        "--study-name",
+        "claimed",
+        "--num-trials",
+        "1",
+        *SMALL,
+        "trainer.max_epochs=1",
+        *NO_MLFLOW,
+        cwd=tmp_path,
+    )
+    assert first.returncode == 0, first.stderr
+    study_dir = study_dir_of(tmp_path / "experiments")
+    planted = load_study(study_dir).ask()  # RUNNING, and no heartbeat will ever fail it
+    worker = popen_cli("hpo", "--resume-study", "claimed", "--num-trials", "2", cwd=tmp_path)
+    notice = f"waiting for 1 trial(s) running on other workers ({planted.number})"
+    lines: list[str] = []
+    assert worker.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(worker.stdout), daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: any(notice in line for line in lines), 120, "the waiting notice")
+        told = True
+    except AssertionError:
+        told = False
+    worker.send_signal(signal.SIGINT)
+    worker.wait(timeout=60)
+    reader.join(timeout=10)
+    assert told, "".join(lines)
+    assert worker.returncode == 130, "".join(lines)
+    trials = load_study(study_dir).get_trials(deepcopy=False)
+    assert [t.number for t in trials if t.state.name == "COMPLETE" or t.state.name == "PRUNED"] == [
+        0
+    ]
+    assert [t.state.name for t in trials if t.number == planted.number] == ["RUNNING"]
 
 
 def test_pruned_trials_release_their_checkpoints(tmp_path: Path) -> None:

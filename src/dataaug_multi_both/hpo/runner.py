@@ -96,6 +96,21 @@ def requeued_from(trial: Any) -> int | None:
     return number if isinstance(number, int) and not isinstance(number, bool) else None
 
 
+WAIT_NOTICE_SEC = 60.0  # how often a worker with nothing left to claim says what it waits on
+
+
+def waiting_notice(trials: list[Any]) -> str:
+    """What a worker whose study is fully claimed waits for. A trial that stops sending
+    heartbeats is failed after the grace period; one that never sent any (a worker without
+    heartbeats, a record made by hand) is waited on until it ends, so the line names it."""
+    running = [t.number for t in trials if t.state.name == "RUNNING"]
+    shown = ", ".join(str(n) for n in running[:10]) + (", ..." if len(running) > 10 else "")
+    return (
+        f"waiting for {len(running)} trial(s) running on other workers ({shown}); "
+        "Ctrl-C stops this worker safely"
+    )
+
+
 @dataclass
 class StudyResult:
     study_dir: Path
@@ -283,6 +298,7 @@ class StudyRunner:
             dist=self.options.dist,
         )
         error: DataAugError | None = None
+        told_at = -math.inf
         while True:
             self._retry(lambda: optuna.storages.fail_stale_trials(self.study), "fail stale trials")
             trials = self._retry(lambda: self.study.get_trials(deepcopy=False), "read the trials")
@@ -293,6 +309,9 @@ class StudyRunner:
                 break
             busy = finished + failed + counts.get("RUNNING", 0)
             if busy >= cfg.num_trials and not counts.get("WAITING"):
+                if time.monotonic() - told_at >= WAIT_NOTICE_SEC:
+                    told_at = time.monotonic()
+                    self.console.print(waiting_notice(trials), highlight=False)
                 time.sleep(min(5, cfg.heartbeat_interval))  # the rest runs on other workers
                 continue
             problem = self._disk_problem()
