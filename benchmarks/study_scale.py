@@ -171,15 +171,20 @@ def management(workdir: Path) -> dict[str, Any]:
 
 
 def around(rows: list[dict[str, Any]], trial: int, key: str) -> float | None:
-    """Median of `key` over the 9 trials centred on `trial` (the trials that exist)."""
+    """Median of `key` over the 9 trials centred on `trial` (the trials that exist: 5 at
+    the last trial)."""
     window = [r[key] for r in rows if abs(r["trial"] - trial) <= 4 and key in r]
     return round(statistics.median(window), 4) if window else None
 
 
+MIN_SLOPE_POINTS = 40  # fewer trials than this give a slope that is mostly noise
+
+
 def slope(rows: list[dict[str, Any]], key: str, skip: int = 10) -> float | None:
-    """Least-squares slope of `key` per trial, after the first `skip` trials."""
+    """Least-squares slope of `key` per trial, after the first `skip` trials (set-up and
+    warm-up); None where fewer than MIN_SLOPE_POINTS trials remain."""
     points = [(r["trial"], r[key]) for r in rows[skip:] if r.get(key) is not None]
-    if len(points) < 3:
+    if len(points) < MIN_SLOPE_POINTS:
         return None
     xs, ys = zip(*points, strict=True)
     return statistics.linear_regression(xs, ys).slope
@@ -208,10 +213,10 @@ def plot(rows: list[dict[str, Any]], directory: Path, title: str) -> list[str]:
     written = []
     figure, axis = plt.subplots(figsize=(7, 4))
     axis.plot(
-        trials, [r["overhead_sec"] for r in rows], ".", markersize=2, alpha=0.4, label="per trial"
+        trials, [r["overhead_sec"] for r in rows], ".", markersize=3, alpha=0.4, label="per trial"
     )
     smooth = [around(rows, t, "overhead_sec") for t in trials]
-    axis.plot(trials, smooth, "-", color="C3", label="median of 9")
+    axis.plot(trials, smooth, "-", color="C3", label="median of the 9 around each trial")
     axis.plot(
         trials,
         [r["training_sec"] for r in rows],
@@ -221,7 +226,7 @@ def plot(rows: list[dict[str, Any]], directory: Path, title: str) -> list[str]:
         label="training + validation",
     )
     axis.set(xlabel="trial", ylabel="seconds", title=f"Per-trial overhead ({title})")
-    axis.legend()
+    axis.legend(markerscale=4)
     figure.tight_layout()
     figure.savefig(directory / "study_scale_overhead.png", dpi=100)
     written.append("study_scale_overhead.png")
@@ -236,14 +241,26 @@ def plot(rows: list[dict[str, Any]], directory: Path, title: str) -> list[str]:
         points = [(r["trial"], r[key] / 1e6) for r in rows if key in r]
         if points:
             left.plot(*zip(*points, strict=True), label=label)
-    left.set(xlabel="trial", ylabel="MB", title="Bytes on disk")
+    left.set(xlabel="trial", ylabel="MB (10^6 bytes)", title="Bytes on disk")
     left.legend()
-    right.plot(trials, [r["rss_mb"] for r in rows], ".", markersize=2, alpha=0.3, color="C4")
     right.plot(
-        trials, [around(rows, t, "rss_mb") for t in trials], "-", color="C3", label="median of 9"
+        trials,
+        [r["rss_mb"] for r in rows],
+        ".",
+        markersize=3,
+        alpha=0.4,
+        color="C4",
+        label="per trial",
     )
-    right.set(xlabel="trial", ylabel="MB", title="Worker RSS (at each trial's end)")
-    right.legend()
+    right.plot(
+        trials,
+        [around(rows, t, "rss_mb") for t in trials],
+        "-",
+        color="C3",
+        label="median of the 9 around each trial",
+    )
+    right.set(xlabel="trial", ylabel="MiB", title="Worker RSS (at each trial's end)")
+    right.legend(loc="center right", fontsize="small", markerscale=4)
     figure.tight_layout()
     figure.savefig(directory / "study_scale_bytes.png", dpi=100)
     written.append("study_scale_bytes.png")
@@ -253,17 +270,29 @@ def plot(rows: list[dict[str, Any]], directory: Path, title: str) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trials", type=int, default=1000)
-    parser.add_argument("--quick", action="store_true", help="60 trials")
-    parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--trials", type=int, default=1000, help="trials in the study (default 1000)"
+    )
+    parser.add_argument("--quick", action="store_true", help="60 trials (replaces --trials)")
+    parser.add_argument("--json", type=Path, help="write the result here (every trial's row)")
     parser.add_argument("--plots", type=Path, help="directory for the PNG curves")
-    parser.add_argument("--keep", type=Path, help="run in this directory and keep it")
-    parser.add_argument("--replot", type=Path, help="only draw the curves of this JSON result")
+    parser.add_argument(
+        "--keep", type=Path, help="run in this directory (without an experiments/) and keep it"
+    )
+    parser.add_argument(
+        "--replot", type=Path, help="only draw the curves of this JSON result (needs --plots)"
+    )
     args = parser.parse_args()
+    if args.quick and args.trials != parser.get_default("trials"):
+        parser.error("--quick runs 60 trials: give --quick or --trials, not both")
     if args.replot:
+        if not args.plots:
+            parser.error("--replot needs --plots DIR")
         done = json.loads(args.replot.read_text())
-        plot(done["rows"], args.plots or Path("."), f"{done['trials']} trials")
+        plot(done["rows"], args.plots, f"{done['trials']} trials, {done['machine']['cores']} cores")
         return None
+    if args.keep and (args.keep / "experiments").exists():
+        parser.error(f"{args.keep / 'experiments'} exists: --keep needs a directory without one")
     trials = 60 if args.quick else args.trials
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.keep or Path(tmp)

@@ -13,7 +13,7 @@
 #   HPO_CONFIG             default: configs/hpo.yaml
 #   NUM_TRIALS             finished trials across all workers (default: the config's)
 #   PYTHON                 default: python
-#   DRY_RUN=1              print the command instead of running it
+#   DRY_RUN=1              print the command instead of running it (any value but 0)
 #
 # Signals: SIGTERM (preemption, scancel) is passed to the worker, which stops its trial at a
 # safe point, marks it interrupted and exits 143 (a second SIGTERM, as Slurm also signals the
@@ -44,7 +44,7 @@ if [[ "$SHARED_DIR" == *[\'\\]* ]]; then
 fi
 command+=("output.experiments_dir='$SHARED_DIR'" "$@")
 
-if [[ "${DRY_RUN:-0}" == 1 ]]; then
+if [[ "${DRY_RUN:-0}" != 0 ]]; then  # DRY_RUN=1 (or yes, true): print only
   printf '%q ' "${command[@]}"
   printf '\n'
   exit 0
