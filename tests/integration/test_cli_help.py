@@ -148,6 +148,16 @@ def test_print_config_shows_the_resolved_config_masked_and_does_nothing_else(
     assert study["study"]["storage"] == "postgresql://bob:***@db.example/optuna"
     assert study["search_space"]["trainer.weight_decay"]["high"] == 0.1
     assert "pw123" not in hpo.stdout + hpo.stderr
+    from_env = run_cli(
+        "hpo",
+        "--print-config",
+        cwd=tmp_path,
+        env={"DATAAUG_STUDY_STORAGE": "postgresql://carol:hunter2@db.example/optuna"},
+    )
+    assert from_env.returncode == 0, from_env.stderr
+    assert yaml.safe_load(from_env.stdout)["study"]["storage"] is None  # stdout stays YAML
+    assert "$DATAAUG_STUDY_STORAGE (postgresql://carol:***@db.example/optuna)" in from_env.stderr
+    assert "hunter2" not in from_env.stdout + from_env.stderr
     assert list(tmp_path.iterdir()) == []  # no experiments/, no MLflow store, nothing
 
 

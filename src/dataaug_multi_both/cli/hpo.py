@@ -51,6 +51,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def storage_note() -> None:
+    """--print-config shows study.storage as configured; the workers use
+    $DATAAUG_STUDY_STORAGE before it, so say so on stderr (password masked), leaving stdout
+    plain YAML."""
+    import os
+    import sys
+
+    from dataaug_multi_both.hpo.storage import STORAGE_ENV
+    from dataaug_multi_both.redaction import redact_url
+
+    if os.environ.get(STORAGE_ENV):
+        url = redact_url(os.environ[STORAGE_ENV])
+        print(
+            f"note: the study storage is ${STORAGE_ENV} ({url}), not study.storage", file=sys.stderr
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     """The command; returns its exit code (errors mapped by the hpo contract)."""
     return run_command("hpo", _run, argv)
@@ -100,6 +117,7 @@ def _run(argv: list[str] | None) -> int:
     )
     if args.print_config:
         print_config(hpo.to_dict())
+        storage_note()
         return 0
     require_loadable_models(hpo)  # before any trial: Hub models offline fail every trial
     dist = from_environment()  # under torchrun each trial is a data-parallel job
