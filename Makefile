@@ -17,8 +17,8 @@ ARGS ?=
 # the contract's `pytest -v --cov=src/dataaug_multi_both`, on two workers, one test file each:
 # the integration tests are mostly subprocesses waiting on each other; one torch thread per
 # process keeps the two cores from being oversubscribed. `make coverage` also measures the
-# commands those tests start as subprocesses (about 1.9x the time: 17.6 min here)
-PYTEST_ARGS ?= -v --cov=src/dataaug_multi_both -n 2 --dist loadfile
+# commands those tests start as subprocesses (about 1.9x the time)
+PYTEST_ARGS ?= -v --cov=src/dataaug_multi_both -n 2 --dist loadfile --durations=15
 
 .DEFAULT_GOAL := help
 .PHONY: help install postgres demo demo-train test coverage test-unit lint format train hpo resume evaluate clean-artifacts \
