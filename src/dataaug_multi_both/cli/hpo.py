@@ -56,16 +56,21 @@ def storage_note() -> None:
     $DATAAUG_STUDY_STORAGE before it, so say so on stderr (password masked), leaving stdout
     plain YAML."""
     import os
+    import re
     import sys
 
     from dataaug_multi_both.hpo.storage import STORAGE_ENV
     from dataaug_multi_both.redaction import redact_url
 
-    if os.environ.get(STORAGE_ENV):
-        url = redact_url(os.environ[STORAGE_ENV])
-        print(
-            f"note: the study storage is ${STORAGE_ENV} ({url}), not study.storage", file=sys.stderr
-        )
+    value = os.environ.get(STORAGE_ENV, "")
+    if not value:
+        return
+    # only a scheme://... URL is masked reliably; in a malformed one (postgresql:/u:pw@h)
+    # nothing tells the password apart, so none of it is shown
+    shown = redact_url(value) if re.match(r"\s*[A-Za-z][\w+.-]*://", value) else "not shown"
+    print(
+        f"note: the study storage is ${STORAGE_ENV} ({shown}), not study.storage", file=sys.stderr
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

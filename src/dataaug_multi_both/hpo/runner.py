@@ -104,7 +104,9 @@ def waiting_notice(trials: list[Any]) -> str:
     heartbeats is failed after the grace period; one that never sent any (a worker without
     heartbeats, a record made by hand) is waited on until it ends, so the line names it."""
     running = [t.number for t in trials if t.state.name == "RUNNING"]
-    shown = ", ".join(str(n) for n in running[:10]) + (", ..." if len(running) > 10 else "")
+    # a number is whatever the database holds: an edited one may be text (markup, escapes)
+    numbers = [str(n) if type(n) is int else "?" for n in running[:10]]
+    shown = ", ".join(numbers) + (", ..." if len(running) > 10 else "")
     return (
         f"waiting for {len(running)} trial(s) running on other workers ({shown}); "
         "Ctrl-C stops this worker safely"
@@ -311,7 +313,7 @@ class StudyRunner:
             if busy >= cfg.num_trials and not counts.get("WAITING"):
                 if time.monotonic() - told_at >= WAIT_NOTICE_SEC:
                     told_at = time.monotonic()
-                    self.console.print(waiting_notice(trials), highlight=False)
+                    self.console.print(waiting_notice(trials), markup=False, highlight=False)
                 time.sleep(min(5, cfg.heartbeat_interval))  # the rest runs on other workers
                 continue
             problem = self._disk_problem()

@@ -118,12 +118,18 @@ def is_connection_error(exc: BaseException) -> bool:
 
 def with_connection_retry(call: Callable[[], T], what: str, url: str, budget_sec: float) -> T:
     """Retry `call` while the database is unreachable, for at most `budget_sec` seconds;
-    then StudyStorageError (exit 3) naming the storage."""
+    then StudyStorageError (exit 3) naming the storage. A value Optuna cannot read (a
+    database edited by hand) is the same error at once, not a traceback."""
     deadline = time.monotonic() + budget_sec
     pause = 0.5
     while True:
         try:
             return call()
+        except (TypeError, ValueError) as exc:  # an edited database: a trial number as text
+            raise StudyStorageError(
+                f"cannot {what}: study storage {redact_url(url)} holds a value Optuna cannot "
+                f"read ({type(exc).__name__}); was the database edited?"
+            ) from None
         except Exception as exc:
             if not is_connection_error(exc):
                 raise
