@@ -270,9 +270,7 @@ def plot(rows: list[dict[str, Any]], directory: Path, title: str) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--trials", type=int, default=1000, help="trials in the study (default 1000)"
-    )
+    parser.add_argument("--trials", type=int, help="trials in the study (default 1000)")
     parser.add_argument("--quick", action="store_true", help="60 trials (replaces --trials)")
     parser.add_argument("--json", type=Path, help="write the result here (every trial's row)")
     parser.add_argument("--plots", type=Path, help="directory for the PNG curves")
@@ -283,7 +281,7 @@ def main() -> None:
         "--replot", type=Path, help="only draw the curves of this JSON result (needs --plots)"
     )
     args = parser.parse_args()
-    if args.quick and args.trials != parser.get_default("trials"):
+    if args.quick and args.trials is not None:
         parser.error("--quick runs 60 trials: give --quick or --trials, not both")
     if args.replot:
         if not args.plots:
@@ -293,7 +291,7 @@ def main() -> None:
         return None
     if args.keep and (args.keep / "experiments").exists():
         parser.error(f"{args.keep / 'experiments'} exists: --keep needs a directory without one")
-    trials = 60 if args.quick else args.trials
+    trials = 60 if args.quick else (1000 if args.trials is None else args.trials)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.keep or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)

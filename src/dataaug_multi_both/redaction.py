@@ -49,7 +49,7 @@ def redact_url(url: str) -> str:
         return url[: len(url) - len(body)] + redact_url(body)
     split = _userinfo_with_password(url)
     if split is None:
-        return _drop_web_userinfo(_scrub_query(url))
+        return _drop_web_userinfo(_drop_schemeless_userinfo(_scrub_query(url)))
     parsed = _sqlalchemy_reading(url)
     if parsed is not None:
         text = url if parsed.password is None else parsed.render_as_string(hide_password=True)
@@ -165,6 +165,16 @@ def _drop_userinfo(url: str) -> str:
     if "/" in userinfo and ":" not in userinfo:
         return url
     return f"{match.group(0)}{REDACTED}@{rest[at + 1 :]}"
+
+
+def _drop_schemeless_userinfo(url: str) -> str:
+    """Without `scheme://` (a mistyped `postgresql:/u:pw@h`, or `u:pw@h`) nothing tells a
+    password apart: all up to the last `@` is hidden when it has a `:` (a path such as
+    `/data/a@b` has none and stays)."""
+    if _SCHEME.match(url):
+        return url
+    at = url.rfind("@")
+    return f"{REDACTED}@{url[at + 1 :]}" if at > 0 and ":" in url[:at] else url
 
 
 def _drop_web_userinfo(url: str) -> str:

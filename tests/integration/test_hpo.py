@@ -197,22 +197,27 @@ def test_configuration_errors_are_exit_2(tmp_path: Path, args: list[str], fragme
     assert fragment in result.stderr and "Traceback" not in result.stderr
 
 
-def test_resume_study_by_id_and_name(tmp_path: Path) -> None:
-    first = run_cli(
+def one_epoch_study(tmp_path: Path, name: str, num_trials: int) -> Path:
+    """A finished study of one-epoch trials without MLflow; its directory."""
+    result = run_cli(
         "hpo",
         "--config",
         HPO_SMALL,
         "--study-name",
-        "resumable",
+        name,
         "--num-trials",
-        "2",
+        str(num_trials),
         *SMALL,
         "trainer.max_epochs=1",
         *NO_MLFLOW,
         cwd=tmp_path,
     )
-    assert first.returncode == 0, first.stderr
-    study_dir = study_dir_of(tmp_path / "experiments")
+    assert result.returncode == 0, result.stderr
+    return study_dir_of(tmp_path / "experiments")
+
+
+def test_resume_study_by_id_and_name(tmp_path: Path) -> None:
+    study_dir = one_epoch_study(tmp_path, "resumable", 2)
     by_id = run_cli("hpo", "--resume-study", study_dir.name, "--num-trials", "3", cwd=tmp_path)
     assert by_id.returncode == 0, by_id.stderr
     by_name = run_cli("hpo", "--resume-study", "resumable", "--num-trials", "4", cwd=tmp_path)
@@ -229,21 +234,7 @@ def test_resume_study_by_id_and_name(tmp_path: Path) -> None:
 def test_a_worker_waiting_on_a_trial_without_heartbeats_says_so_and_stops_on_ctrl_c(
     tmp_path: Path,
 ) -> None:
-    first = run_cli(
-        "hpo",
-        "--config",
-        HPO_SMALL,
-        "--study-name",
-        "claimed",
-        "--num-trials",
-        "1",
-        *SMALL,
-        "trainer.max_epochs=1",
-        *NO_MLFLOW,
-        cwd=tmp_path,
-    )
-    assert first.returncode == 0, first.stderr
-    study_dir = study_dir_of(tmp_path / "experiments")
+    study_dir = one_epoch_study(tmp_path, "claimed", 1)
     planted = load_study(study_dir).ask()  # RUNNING, and no heartbeat will ever fail it
     worker = popen_cli("hpo", "--resume-study", "claimed", "--num-trials", "2", cwd=tmp_path)
     notice = f"waiting for 1 trial(s) running on other workers ({planted.number})"
@@ -262,9 +253,8 @@ def test_a_worker_waiting_on_a_trial_without_heartbeats_says_so_and_stops_on_ctr
     assert told, "".join(lines)
     assert worker.returncode == 130, "".join(lines)
     trials = load_study(study_dir).get_trials(deepcopy=False)
-    assert [t.number for t in trials if t.state.name == "COMPLETE" or t.state.name == "PRUNED"] == [
-        0
-    ]
+    finished = [t.number for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert finished == [0]
     assert [t.state.name for t in trials if t.number == planted.number] == ["RUNNING"]
 
 

@@ -8,6 +8,7 @@ resume, data not loadable), 4 storage exhaustion, 5 MLflow unreachable.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from dataaug_multi_both.cli._common import (
@@ -51,28 +52,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def storage_note() -> None:
-    """--print-config shows study.storage as configured; the workers use
-    $DATAAUG_STUDY_STORAGE before it, so say so on stderr (password masked), leaving stdout
-    plain YAML."""
-    import os
-    import re
-    import sys
-
-    from dataaug_multi_both.hpo.storage import STORAGE_ENV
-    from dataaug_multi_both.redaction import redact_url
-
-    value = os.environ.get(STORAGE_ENV, "")
-    if not value:
-        return
-    # only a scheme://... URL is masked reliably; in a malformed one (postgresql:/u:pw@h)
-    # nothing tells the password apart, so none of it is shown
-    shown = redact_url(value) if re.match(r"\s*[A-Za-z][\w+.-]*://", value) else "not shown"
-    print(
-        f"note: the study storage is ${STORAGE_ENV} ({shown}), not study.storage", file=sys.stderr
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     """The command; returns its exit code (errors mapped by the hpo contract)."""
     return run_command("hpo", _run, argv)
@@ -87,6 +66,7 @@ def _run(argv: list[str] | None) -> int:
     from dataaug_multi_both.hpo.identity import StudyOptions, locate_study
     from dataaug_multi_both.hpo.model_check import require_loadable_models
     from dataaug_multi_both.hpo.runner import run_study
+    from dataaug_multi_both.hpo.storage import storage_env_note
     from dataaug_multi_both.metric_names import resolve_metric_name
     from dataaug_multi_both.training.distributed import from_environment
 
@@ -122,7 +102,8 @@ def _run(argv: list[str] | None) -> int:
     )
     if args.print_config:
         print_config(hpo.to_dict())
-        storage_note()
+        if note := storage_env_note():  # stdout stays plain YAML
+            print(note, file=sys.stderr)
         return 0
     require_loadable_models(hpo)  # before any trial: Hub models offline fail every trial
     dist = from_environment()  # under torchrun each trial is a data-parallel job

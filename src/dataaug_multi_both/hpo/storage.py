@@ -116,6 +116,17 @@ def is_connection_error(exc: BaseException) -> bool:
     return False
 
 
+def storage_env_note() -> str | None:
+    """For `--print-config`, which shows `study.storage` as configured: a line saying that
+    $DATAAUG_STUDY_STORAGE (password masked) comes first; None when it is not set."""
+    import os
+
+    value = os.environ.get(STORAGE_ENV, "")
+    if not value:
+        return None
+    return f"note: the study storage is ${STORAGE_ENV} ({redact_url(value)}), not study.storage"
+
+
 def with_connection_retry(call: Callable[[], T], what: str, url: str, budget_sec: float) -> T:
     """Retry `call` while the database is unreachable, for at most `budget_sec` seconds;
     then StudyStorageError (exit 3) naming the storage. A value Optuna cannot read (a
@@ -129,7 +140,7 @@ def with_connection_retry(call: Callable[[], T], what: str, url: str, budget_sec
             raise StudyStorageError(
                 f"cannot {what}: study storage {redact_url(url)} holds a value Optuna cannot "
                 f"read ({type(exc).__name__}); was the database edited?"
-            ) from None
+            ) from exc
         except Exception as exc:
             if not is_connection_error(exc):
                 raise

@@ -245,3 +245,16 @@ def test_any_password_sqlalchemy_reads_is_hidden(password: str) -> None:
 )
 def test_a_token_as_user_an_encoded_key_and_a_leading_space(url: str, expected: str) -> None:
     assert redact_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql:/u:SECRETPW@db/opt", "***@db/opt"),  # one slash: no scheme to go by
+        ("postgresql//u:SECRETPW@db/opt", "***@db/opt"),
+        ("u:SECRETPW@db/opt", "***@db/opt"),
+        ("/data/runs@2026/mlruns", "/data/runs@2026/mlruns"),  # a path: nothing hidden
+    ],
+)
+def test_without_a_scheme_all_up_to_the_last_at_is_hidden(url: str, expected: str) -> None:
+    assert redact_url(url) == expected and redact_url(expected) == expected
