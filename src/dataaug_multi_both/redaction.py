@@ -17,6 +17,8 @@ REDACTED = "***"  # what SQLAlchemy's render_as_string(hide_password=True) puts 
 MIN_SECRET_LENGTH = 4  # shorter literal secrets are not masked in text (they would garble it)
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+# a local path, not a URL (a drive letter is not: `u:/pw@h` would pass for `C:/x`)
+_PATH = re.compile(r"[/.~]|(?i:file):")
 # SQLAlchemy's own pattern (sqlalchemy.engine.url._parse_url), for the raw parts it reads
 _SQLALCHEMY_URL = re.compile(
     r"(?P<name>[\w\+]+)://(?:(?P<username>[^:/]*)(?::(?P<password>[^@]*))?@)?"
@@ -49,7 +51,7 @@ def redact_url(url: str) -> str:
         return url[: len(url) - len(body)] + redact_url(body)
     split = _userinfo_with_password(url)
     if split is None:
-        return _drop_web_userinfo(_drop_schemeless_userinfo(_scrub_query(url)))
+        return _drop_web_userinfo(_scrub_query(_drop_schemeless_userinfo(url)))
     parsed = _sqlalchemy_reading(url)
     if parsed is not None:
         text = url if parsed.password is None else parsed.render_as_string(hide_password=True)
@@ -169,9 +171,10 @@ def _drop_userinfo(url: str) -> str:
 
 def _drop_schemeless_userinfo(url: str) -> str:
     """Without `scheme://` (a mistyped `postgresql:/u:pw@h`, or `u:pw@h`) nothing tells a
-    password apart: all up to the last `@` is hidden when it has a `:` (a path such as
-    `/data/a@b` has none and stays)."""
-    if _SCHEME.match(url):
+    password apart: all up to the last `@` is hidden when it has a `:`. Before the query is
+    scrubbed: a `?` in the password would hide the query's secrets from it. A path stays
+    (`/data/a:b@c`, `./x`, `~/x`, `file:/x@v2`)."""
+    if _SCHEME.match(url) or _PATH.match(url):
         return url
     at = url.rfind("@")
     return f"{REDACTED}@{url[at + 1 :]}" if at > 0 and ":" in url[:at] else url

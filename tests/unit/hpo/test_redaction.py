@@ -253,8 +253,14 @@ def test_a_token_as_user_an_encoded_key_and_a_leading_space(url: str, expected: 
         ("postgresql:/u:SECRETPW@db/opt", "***@db/opt"),  # one slash: no scheme to go by
         ("postgresql//u:SECRETPW@db/opt", "***@db/opt"),
         ("u:SECRETPW@db/opt", "***@db/opt"),
-        ("/data/runs@2026/mlruns", "/data/runs@2026/mlruns"),  # a path: nothing hidden
+        ("postgresql:/u:p?ss@h/db?sslpassword=KEY", "***@h/db?sslpassword=***"),
+        ("u:SECRETPW?password=x@h", "***@h"),
+        ("/data/runs@2026/mlruns", "/data/runs@2026/mlruns"),  # paths: nothing hidden
+        ("/data/a:b@c", "/data/a:b@c"),
+        ("file:/home/me/runs@v2", "file:/home/me/runs@v2"),
+        ("u:/SECRETPW@h/db", "***@h/db"),  # not a drive letter
     ],
 )
 def test_without_a_scheme_all_up_to_the_last_at_is_hidden(url: str, expected: str) -> None:
     assert redact_url(url) == expected and redact_url(expected) == expected
+    assert "SECRETPW" not in redact_url(url) and "KEY" not in redact_url(url)
