@@ -39,7 +39,8 @@ def test_ctrl_c_in_the_first_epoch_says_there_is_nothing_to_resume(tmp_path: Pat
     proc = popen_cli("train", *args, cwd=tmp_path)
     log = tmp_path / "experiments" / "trial_early" / "logs" / "train.jsonl"
     deadline = time.monotonic() + 180
-    while not (log.is_file() and any(r["event"] == "setup" for r in read_jsonl(log))):
+    # run_start is written once the handler that turns Ctrl-C into a safe stop is installed
+    while not (log.is_file() and any(r["event"] == "run_start" for r in read_jsonl(log))):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
@@ -47,6 +48,27 @@ def test_ctrl_c_in_the_first_epoch_says_there_is_nothing_to_resume(tmp_path: Pat
     assert proc.returncode == 130, stderr
     assert "during epoch 1: no epoch has finished, nothing to resume yet" in stderr
     assert "--resume-from" not in stderr and "Traceback" not in stderr
+
+
+def test_ctrl_c_before_training_starts_says_so_and_leaves_nothing(tmp_path: Path) -> None:
+    args = [*TINY, "dataset.synthetic_num_posts=2000", "output.trial_id=setup"]
+    proc = popen_cli("train", *args, cwd=tmp_path)
+    trial = tmp_path / "experiments" / "trial_setup"
+    deadline = time.monotonic() + 180
+    while not trial.is_dir():  # setup has begun: the tokenizer and 2,000 posts come next
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "--resume-from" not in stderr
+    log = trial / "logs" / "train.jsonl"
+    started = log.is_file() and any(r["event"] == "run_start" for r in read_jsonl(log))
+    if started:  # the signal came late: the handler of the training loop answered it
+        assert "during epoch 1: no epoch has finished, nothing to resume yet" in stderr
+    else:
+        assert "interrupted by SIGINT before training started: nothing to resume" in stderr
+        assert not trial.exists()  # the run directory it had made is taken back
 
 
 def test_resume_from_a_trial_directory_takes_its_latest_resume_checkpoint(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import errno
 import fcntl
 import json
 import os
+import signal
 import socket
 import stat
 import time
@@ -55,23 +56,41 @@ def _try_lock(path: Path) -> int | None:
     return None
 
 
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT/SIGTERM held back (delivered on leaving): a Ctrl-C never falls between the
+    lock file's creation and its registration here, which would leave a file no one owns."""
+    deferred = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, deferred)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def acquire(trial_dir: Path) -> Path:
     """Lock the trial for this process; `TrialInUse` (exit 2) when another process has it."""
     path = trial_dir / LOCK_FILE
     key = trial_dir.resolve()
-    try:
-        fd = None if key in _held else _try_lock(path)
-    except OSError as exc:  # e.g. a symlink planted as .lock
-        raise StorageError(f"cannot lock trial {trial_dir}: {path} {exc.strerror}") from None
-    if fd is None:
-        raise TrialInUse(
-            f"{trial_dir.name} is in use by another process ({holder(trial_dir)}): "
-            "wait for it to end, or train under another output.trial_id"
-        )
-    os.ftruncate(fd, 0)
-    os.write(fd, json.dumps({"host": socket.gethostname(), "pid": os.getpid()}).encode())
-    _held[key] = fd
+    with _signals_deferred():
+        try:
+            fd = None if key in _held else _try_lock(path)
+        except OSError as exc:  # e.g. a symlink planted as .lock
+            raise StorageError(f"cannot lock trial {trial_dir}: {path} {exc.strerror}") from None
+        if fd is None:
+            raise TrialInUse(
+                f"{trial_dir.name} is in use by another process ({holder(trial_dir)}): "
+                "wait for it to end, or train under another output.trial_id"
+            )
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"host": socket.gethostname(), "pid": os.getpid()}).encode())
+        _held[key] = fd
     return path
+
+
+def held_here(trial_dir: Path) -> bool:
+    """This process holds the trial's lock."""
+    return trial_dir.resolve() in _held
 
 
 def release(trial_dir: Path) -> None:

@@ -82,9 +82,11 @@ def _run(config: TrainConfig, options: RunOptions) -> TrainingResult:
     recipe = TrainingRecipe(config, options)
     try:
         recipe.setup()
+    except KeyboardInterrupt:
+        recipe.discard_setup("KILLED")
+        raise Interrupted("interrupted by SIGINT before training started: nothing to resume")
     except BaseException as exc:
-        killed = isinstance(exc, (Interrupted, KeyboardInterrupt))
-        recipe.discard_setup("KILLED" if killed else "FAILED")
+        recipe.discard_setup("KILLED" if isinstance(exc, Interrupted) else "FAILED")
         raise
     try:
         result = recipe.train()

@@ -291,18 +291,18 @@ class TrainingRecipe:
     # ----------------------------------------------------------------- train
     def train(self) -> TrainingResult:
         trainer = self.config.trainer
-        if self.resume is None:
-            self.log.write(
-                "run_start",
-                epoch=self.progress.epoch,
-                step=self.progress.global_step,
-                trial_id=self.progress.trial_id,
-                model_id=self.config.model.model_id,
-                parameters=self.num_parameters,
-                device=str(self.device),
-            )
-        with StopRequest() as stop:
+        with StopRequest() as stop:  # before run_start: from then on Ctrl-C stops safely
             self.stop = stop
+            if self.resume is None:
+                self.log.write(
+                    "run_start",
+                    epoch=self.progress.epoch,
+                    step=self.progress.global_step,
+                    trial_id=self.progress.trial_id,
+                    model_id=self.config.model.model_id,
+                    parameters=self.num_parameters,
+                    device=str(self.device),
+                )
             try:
                 while self.progress.epoch < trainer.max_epochs:
                     metrics = self._run_epoch(self.progress.epoch + 1)

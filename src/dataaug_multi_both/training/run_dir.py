@@ -3,6 +3,8 @@ that keeps `cleanup` away while it runs; only rank 0 of a torchrun job writes it
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -11,6 +13,7 @@ import yaml
 
 from dataaug_multi_both.checkpointing import lock as trial_lock
 from dataaug_multi_both.checkpointing.atomic import atomic_write_text
+from dataaug_multi_both.checkpointing.discard import discard_unstarted_run
 from dataaug_multi_both.checkpointing.manifest import CheckpointManifest
 from dataaug_multi_both.checkpointing.policy import RESUME
 from dataaug_multi_both.config.public import public_config
@@ -63,20 +66,38 @@ def open_run_directory(
     log_path = TrialPaths(trial_dir).log
     if not dist.is_main:  # only rank 0 writes the run directory
         return RunDirectory(trial_dir, checkpoint_dir, NullRunLog(log_path), False)
-    created = not trial_dir.exists()
-    trial_dir.mkdir(parents=True, exist_ok=True)
-    trial_lock.acquire(trial_dir)  # cleanup leaves a running trial alone
-    log = RunLog(log_path)
-    if resume is None:
-        forget_unfinished_attempt(log)
-    resolved = yaml.safe_dump(public_config(config.to_dict()), sort_keys=False)
-    atomic_write_text(TrialPaths(trial_dir).config, resolved)
-    info(f"run directory: {trial_dir}")
-    if dist.enabled:
-        trainer = config.trainer
-        effective = trainer.batch_size * dist.world_size * trainer.gradient_accumulation_steps
-        info(f"data parallel: {dist.world_size} processes, effective batch {effective}")
+    created, held_before = not trial_dir.exists(), trial_lock.held_here(trial_dir)
+    try:
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        trial_lock.acquire(trial_dir)  # cleanup leaves a running trial alone
+        log = RunLog(log_path)
+        if resume is None:
+            forget_unfinished_attempt(log)
+        resolved = yaml.safe_dump(public_config(config.to_dict()), sort_keys=False)
+        atomic_write_text(TrialPaths(trial_dir).config, resolved)
+        info(f"run directory: {trial_dir}")
+        if dist.enabled:
+            trainer = config.trainer
+            effective = trainer.batch_size * dist.world_size * trainer.gradient_accumulation_steps
+            info(f"data parallel: {dist.world_size} processes, effective batch {effective}")
+    except BaseException:  # in use, a full disk, Ctrl-C: what this run made goes
+        if trial_lock.held_here(trial_dir) and not held_before:  # this call locked it
+            _take_back(trial_dir, created)
+        elif created:
+            with contextlib.suppress(OSError):  # empty unless another run got there first
+                trial_dir.rmdir()
+        raise
     return RunDirectory(trial_dir, checkpoint_dir, log, created)
+
+
+def _take_back(trial_dir: Path, created: bool) -> None:
+    """A run that failed after locking its directory: the lock goes, and the files it made
+    with the directory when this run created it."""
+    release = functools.partial(trial_lock.release, trial_dir)
+    if created:
+        discard_unstarted_run(trial_dir, release)
+    else:
+        release()
 
 
 def forget_unfinished_attempt(log: RunLog) -> None:
