@@ -82,9 +82,10 @@ def _run(config: TrainConfig, options: RunOptions) -> TrainingResult:
     recipe = TrainingRecipe(config, options)
     try:
         recipe.setup()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         recipe.discard_setup("KILLED")
-        raise Interrupted("interrupted by SIGINT before training started: nothing to resume")
+        message = "interrupted by SIGINT before training started: nothing to resume"
+        raise Interrupted(message) from exc
     except BaseException as exc:
         recipe.discard_setup("KILLED" if isinstance(exc, Interrupted) else "FAILED")
         raise
