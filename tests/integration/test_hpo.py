@@ -231,9 +231,12 @@ def test_resume_study_by_id_and_name(tmp_path: Path) -> None:
     assert unknown.returncode == 3 and "no study 'no-such-study'" in unknown.stderr
 
 
-def test_a_worker_waiting_on_a_trial_without_heartbeats_says_so_and_stops_on_ctrl_c(
-    tmp_path: Path,
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl_c", "sigterm"])
+def test_a_worker_waiting_on_a_trial_without_heartbeats_says_so_and_stops_on_a_signal(
+    tmp_path: Path, signum: signal.Signals
 ) -> None:
+    """Outside a trial's training, SIGTERM (a Slurm preemption) stops as cleanly as Ctrl-C:
+    the study's summary is written and the exit code is 128 + the signal."""
     study_dir = one_epoch_study(tmp_path, "claimed", 1)
     planted = load_study(study_dir).ask()  # RUNNING, and no heartbeat will ever fail it
     worker = popen_cli("hpo", "--resume-study", "claimed", "--num-trials", "2", cwd=tmp_path)
@@ -247,11 +250,17 @@ def test_a_worker_waiting_on_a_trial_without_heartbeats_says_so_and_stops_on_ctr
         told = True
     except AssertionError:
         told = False
-    worker.send_signal(signal.SIGINT)
+    worker.send_signal(signum)
     worker.wait(timeout=60)
     reader.join(timeout=10)
+    assert worker.stderr is not None
+    stderr = worker.stderr.read()
     assert told, "".join(lines)
-    assert worker.returncode == 130, "".join(lines)
+    assert worker.returncode == 128 + signum, stderr
+    assert f"interrupted by {signum.name}; continue with --resume-study" in stderr
+    assert "Traceback" not in stderr
+    record = json.loads((study_dir / "study.json").read_text())
+    assert record["last_exit_code"] == 128 + signum
     trials = load_study(study_dir).get_trials(deepcopy=False)
     finished = [t.number for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
     assert finished == [0]

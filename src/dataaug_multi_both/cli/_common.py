@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from typing import Any
 from rich.console import Console
 
 from dataaug_multi_both.errors import DataAugError, Interrupted, exit_code_for
+from dataaug_multi_both.training.interrupt import interrupt_signal, sigterm_interrupts
 
 PACKAGE = "dataaug-multi-both"
 
@@ -63,21 +65,24 @@ def run_command(
     """Run a command's body and return its exit code: an expected error prints one line on
     stderr (the traceback too with DATAAUG_DEBUG=1) and exits with the code the command's
     contract gives it (`errors.EXIT_CODES`), also when `main()` is called in-process."""
-    try:
-        return body(argv)
-    except BrokenPipeError:  # `... | head`: the reader left; not an error of ours
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return exit_code_for(command, Interrupted("interrupted"))
-    except DataAugError as exc:
-        if debug_enabled():
-            traceback.print_exc()
-        print(f"error: {exc.message}", file=sys.stderr)
-        return exit_code_for(command, exc)
-    finally:
-        sys.stdout.flush()
+    with sigterm_interrupts():  # SIGTERM stops as cleanly as Ctrl-C does (exit 143)
+        try:
+            return body(argv)
+        except BrokenPipeError:  # `... | head`: the reader left; not an error of ours
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        except KeyboardInterrupt as exc:
+            signum = interrupt_signal(exc)
+            message = f"interrupted by {signal.Signals(signum).name}"
+            print(f"error: {message}", file=sys.stderr)
+            return exit_code_for(command, Interrupted(message, signum))
+        except DataAugError as exc:
+            if debug_enabled():
+                traceback.print_exc()
+            print(f"error: {exc.message}", file=sys.stderr)
+            return exit_code_for(command, exc)
+        finally:
+            sys.stdout.flush()
 
 
 def exit_process(code: int) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import math
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from dataaug_multi_both.hpo.search_space import ParamSpec, sample
 from dataaug_multi_both.layout import TrialPaths, study_name, study_trial_id, trial_name
 from dataaug_multi_both.metric_names import objective_of
 from dataaug_multi_both.training.distributed import SINGLE, Distributed
+from dataaug_multi_both.training.interrupt import interrupt_signal
 from dataaug_multi_both.training.launch import run_training
 from dataaug_multi_both.training.reporting import TrackingContext
 from dataaug_multi_both.training.run_options import RunOptions
@@ -119,15 +121,22 @@ class Objective:
         except DataAugError as exc:
             self._record_failure(trial, outcome, exc.message)
             if isinstance(exc, Interrupted):
-                self.storage_retry(
-                    lambda: trial.set_user_attr("interrupted", True), "record the interrupt"
-                )
+                self._record_interrupt(trial)
+            raise
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM before training: runs again
+            name = signal.Signals(interrupt_signal(exc)).name
+            self._record_failure(trial, outcome, f"interrupted by {name} before training")
+            self._record_interrupt(trial)
             raise
         finally:
             outcome.duration_sec = time.perf_counter() - started
             gc.collect()  # free the trial's model and optimizer before the next one
             _empty_cuda_cache()
             self.on_trial_end(outcome)
+
+    def _record_interrupt(self, trial: Any) -> None:
+        """A trial stopped by a signal: the next `--resume-study` queues it again."""
+        self.storage_retry(lambda: trial.set_user_attr("interrupted", True), "record the interrupt")
 
     def _record_failure(self, trial: Any, outcome: TrialOutcome, reason: str) -> None:
         outcome.state, outcome.reason = "FAIL", reason

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -84,6 +85,7 @@ from dataaug_multi_both.layout import (
     trial_name,
 )
 from dataaug_multi_both.training.distributed import process_group, torch_device
+from dataaug_multi_both.training.interrupt import interrupt_signal
 from dataaug_multi_both.training.run_log import RunLog
 
 REQUEUED_FROM = "requeued_from"  # user attr of a trial queued again after a signal
@@ -284,8 +286,6 @@ class StudyRunner:
 
     # ------------------------------------------------------------------- run
     def run(self) -> StudyResult:
-        import optuna
-
         cfg = self.hpo.study
         objective = Objective(
             base=with_base(self.hpo.train, self.experiments_dir),
@@ -299,7 +299,21 @@ class StudyRunner:
             on_trial_end=self._after_trial,
             dist=self.options.dist,
         )
-        error: DataAugError | None = None
+        try:
+            error = self._run_trials(objective)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM, outside a trial's training
+            signum = interrupt_signal(exc)
+            name = signal.Signals(signum).name
+            error = Interrupted(
+                f"interrupted by {name}; continue with --resume-study {self.study_id}", signum
+            )
+        return self._finish(error)
+
+    def _run_trials(self, objective: Objective) -> DataAugError | None:
+        """Trials until the study has `num_trials` finished; the error that ended it early."""
+        import optuna
+
+        cfg = self.hpo.study
         told_at = -math.inf
         while True:
             self._retry(lambda: optuna.storages.fail_stale_trials(self.study), "fail stale trials")
@@ -308,7 +322,7 @@ class StudyRunner:
             finished = finished_count(counts)
             failed = sum(t.number >= self.joined_at for t in failed_trials(trials))
             if finished + failed >= cfg.num_trials:
-                break
+                return None
             busy = finished + failed + counts.get("RUNNING", 0)
             if busy >= cfg.num_trials and not counts.get("WAITING"):
                 if time.monotonic() - told_at >= WAIT_NOTICE_SEC:
@@ -318,22 +332,18 @@ class StudyRunner:
                 continue
             problem = self._disk_problem()
             if problem:
-                error = StorageError(problem)
-                break
+                return StorageError(problem)
             try:
                 self.study.optimize(self._guarded(objective), n_trials=1)
             except DataAugError as exc:  # the study cannot go on: disk, MLflow, storage, signal
-                error = exc
-                break
+                return exc
             except Exception as exc:  # the database went away while Optuna created or told a trial
                 if not is_connection_error(exc):
                     raise
                 try:  # wait for it within the retry budget; a half-recorded trial goes stale
                     self._retry(lambda: self.study.get_trials(deepcopy=False), "reconnect")
                 except StudyStorageError as gone:
-                    error = gone
-                    break
-        return self._finish(error)
+                    return gone
 
     def _guarded(self, objective: Objective) -> Any:
         """A trial claimed while the others already fill `num_trials` fails as surplus (not

@@ -4,7 +4,41 @@ from __future__ import annotations
 
 import contextlib
 import signal
+from collections.abc import Iterator
 from types import FrameType, TracebackType
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM where no safe stop is set up (set-up, between trials, a worker waiting): raised
+    wherever the process is, as Ctrl-C raises KeyboardInterrupt, so the same clean-up runs."""
+
+
+def interrupt_signal(exc: KeyboardInterrupt) -> int:
+    """The signal behind a KeyboardInterrupt: SIGTERM for `Terminated`, else SIGINT."""
+    return signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """While inside: SIGTERM raises `Terminated` (once; a repeated SIGTERM, which schedulers
+    send, is ignored so it cannot cut the clean-up short). Outside the main thread, nothing."""
+    fired = False
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        nonlocal fired
+        if not fired:
+            fired = True
+            raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handle)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class StopRequest:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 from pathlib import Path
 
 from dataaug_multi_both.checkpointing.atomic import atomic_write_text
@@ -20,6 +21,7 @@ from dataaug_multi_both.training.distributed import (
     process_group,
     torch_device,
 )
+from dataaug_multi_both.training.interrupt import interrupt_signal
 from dataaug_multi_both.training.memory import is_out_of_memory, out_of_memory
 from dataaug_multi_both.training.recipe import TrainingRecipe
 from dataaug_multi_both.training.run_options import RunOptions, TrainingResult
@@ -82,10 +84,12 @@ def _run(config: TrainConfig, options: RunOptions) -> TrainingResult:
     recipe = TrainingRecipe(config, options)
     try:
         recipe.setup()
-    except KeyboardInterrupt as exc:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (`Terminated`)
         recipe.discard_setup("KILLED")
-        message = "interrupted by SIGINT before training started: nothing to resume"
-        raise Interrupted(message) from exc
+        signum = interrupt_signal(exc)
+        name = signal.Signals(signum).name
+        message = f"interrupted by {name} before training started: nothing to resume"
+        raise Interrupted(message, signum) from exc
     except BaseException as exc:
         recipe.discard_setup("KILLED" if isinstance(exc, Interrupted) else "FAILED")
         raise
