@@ -124,6 +124,7 @@ def test_two_workers_survive_a_sigterm_and_a_requeue(
     _, a_err = a.communicate(timeout=120)
     assert a.returncode == 128 + signal.SIGTERM, a_err
     assert "Traceback" not in a_err
+    assert "interrupted by SIGTERM; continue with --resume-study" in a_err  # not train's hint
     again = start_worker(tmp_path, env)  # the requeued job: the same command
     _, again_err = again.communicate(timeout=600)
     _, b_err = b.communicate(timeout=600)

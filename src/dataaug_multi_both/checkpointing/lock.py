@@ -21,6 +21,7 @@ import stat
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from dataaug_multi_both.errors import StorageError, TrialInUse
 from dataaug_multi_both.layout import LOCK_FILE, STUDY_RETENTION_LOCK
@@ -58,14 +59,26 @@ def _try_lock(path: Path) -> int | None:
 
 @contextlib.contextmanager
 def _signals_deferred() -> Iterator[None]:
-    """SIGINT/SIGTERM held back (delivered on leaving): a Ctrl-C never falls between the
-    lock file's creation and its registration here, which would leave a file no one owns."""
-    deferred = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, deferred)
+    """SIGINT/SIGTERM held back (raised again on leaving): a Ctrl-C never falls between the
+    lock file's creation and its registration here, which would leave a file no one owns.
+    Done with Python handlers, not the thread's signal mask: once torch has started threads
+    the kernel gives a blocked signal to another thread, and Python still runs the handler."""
+    caught: list[int] = []
+    previous: dict[int, Any] = {}
+
+    def hold(signum: int, frame: Any) -> None:
+        caught.append(signum)
+
+    with contextlib.suppress(ValueError):  # not the main thread: no Python handler runs here
+        for deferred in (signal.SIGINT, signal.SIGTERM):
+            previous[deferred] = signal.signal(deferred, hold)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        if caught:
+            signal.raise_signal(caught[0])
 
 
 def acquire(trial_dir: Path) -> Path:

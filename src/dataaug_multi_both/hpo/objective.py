@@ -123,10 +123,9 @@ class Objective:
             if isinstance(exc, Interrupted):
                 self._record_interrupt(trial)
             raise
-        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM before training: runs again
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM outside training: runs again
             name = signal.Signals(interrupt_signal(exc)).name
-            self._record_failure(trial, outcome, f"interrupted by {name} before training")
-            self._record_interrupt(trial)
+            self._record_failure(trial, outcome, f"interrupted by {name} outside training")
             raise
         finally:
             outcome.duration_sec = time.perf_counter() - started

@@ -85,7 +85,7 @@ from dataaug_multi_both.layout import (
     trial_name,
 )
 from dataaug_multi_both.training.distributed import process_group, torch_device
-from dataaug_multi_both.training.interrupt import interrupt_signal
+from dataaug_multi_both.training.interrupt import Terminated, interrupt_signal, sigterm_received
 from dataaug_multi_both.training.run_log import RunLog
 
 REQUEUED_FROM = "requeued_from"  # user attr of a trial queued again after a signal
@@ -302,12 +302,16 @@ class StudyRunner:
         try:
             error = self._run_trials(objective)
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM, outside a trial's training
-            signum = interrupt_signal(exc)
-            name = signal.Signals(signum).name
-            error = Interrupted(
-                f"interrupted by {name}; continue with --resume-study {self.study_id}", signum
-            )
+            error = self._interrupted(interrupt_signal(exc))
         return self._finish(error)
+
+    def _interrupted(self, signum: int) -> Interrupted:
+        """The study's own message for a signal: a stopped trial runs again from its start
+        with the same parameters on `--resume-study` (not `train --resume-from`)."""
+        name = signal.Signals(signum).name
+        return Interrupted(
+            f"interrupted by {name}; continue with --resume-study {self.study_id}", signum
+        )
 
     def _run_trials(self, objective: Objective) -> DataAugError | None:
         """Trials until the study has `num_trials` finished; the error that ended it early."""
@@ -316,6 +320,8 @@ class StudyRunner:
         cfg = self.hpo.study
         told_at = -math.inf
         while True:
+            if sigterm_received():  # one that Python dropped (raised in a __del__)
+                raise Terminated()
             self._retry(lambda: optuna.storages.fail_stale_trials(self.study), "fail stale trials")
             trials = self._retry(lambda: self.study.get_trials(deepcopy=False), "read the trials")
             counts = state_counts(trials)
@@ -335,7 +341,9 @@ class StudyRunner:
                 return StorageError(problem)
             try:
                 self.study.optimize(self._guarded(objective), n_trials=1)
-            except DataAugError as exc:  # the study cannot go on: disk, MLflow, storage, signal
+            except Interrupted as exc:  # a signal stopped the trial
+                return self._interrupted(exc.signum)
+            except DataAugError as exc:  # the study cannot go on: disk, MLflow, storage
                 return exc
             except Exception as exc:  # the database went away while Optuna created or told a trial
                 if not is_connection_error(exc):
@@ -350,13 +358,23 @@ class StudyRunner:
         counted as a failure), so the study ends with exactly `num_trials` finished."""
 
         def run(trial: Any) -> float:
-            trials = self._retry(lambda: self.study.get_trials(deepcopy=False), "read the trials")
-            others = [t for t in trials if t.number != trial.number]
-            busy = sum(t.state.name in (*FINISHED, "RUNNING") for t in others)
-            if busy >= self.hpo.study.num_trials:
-                self._retry(lambda: trial.set_user_attr("surplus", True), "mark a surplus trial")
-                return math.nan
-            return objective(trial)
+            try:
+                trials = self._retry(
+                    lambda: self.study.get_trials(deepcopy=False), "read the trials"
+                )
+                others = [t for t in trials if t.number != trial.number]
+                busy = sum(t.state.name in (*FINISHED, "RUNNING") for t in others)
+                if busy >= self.hpo.study.num_trials:
+                    self._retry(
+                        lambda: trial.set_user_attr("surplus", True), "mark a surplus trial"
+                    )
+                    return math.nan
+                return objective(trial)
+            except KeyboardInterrupt:  # outside its training: the trial runs again on resume
+                self._retry(
+                    lambda: trial.set_user_attr("interrupted", True), "record the interrupt"
+                )
+                raise
 
         return run
 
@@ -522,5 +540,8 @@ def run_study(hpo: HpoConfig, options: StudyOptions) -> StudyResult:
             result = runner.run()
             exit_code = result.exit_code
             return result
+        except KeyboardInterrupt as exc:  # the other ranks end with the same code
+            exit_code = 128 + interrupt_signal(exc)
+            raise
         finally:
             dist.broadcast({"kind": "done", "exit_code": exit_code})

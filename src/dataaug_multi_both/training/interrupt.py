@@ -18,27 +18,47 @@ def interrupt_signal(exc: KeyboardInterrupt) -> int:
     return signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
 
 
+class _Termination:
+    """A command's SIGTERM state, shared by both handlers: `sigterm_interrupts`'s and a
+    training loop's `StopRequest` (only while a command runs inside `sigterm_interrupts`)."""
+
+    active = False
+    received = False
+
+
+def sigterm_received() -> bool:
+    """A SIGTERM reached this command (answered or not): start no new work."""
+    return _Termination.active and _Termination.received
+
+
+def _note_sigterm() -> bool:
+    """Record a SIGTERM; True when it is the first."""
+    first = not _Termination.received
+    _Termination.received = True
+    return first
+
+
 @contextlib.contextmanager
 def sigterm_interrupts() -> Iterator[None]:
-    """While inside: SIGTERM raises `Terminated` (once; a repeated SIGTERM, which schedulers
-    send, is ignored so it cannot cut the clean-up short). Outside the main thread, nothing."""
-    fired = False
+    """While inside: SIGTERM raises `Terminated` where no `StopRequest` is active. Only the
+    first SIGTERM does (also when a training loop took it): a repeated one, which schedulers
+    send, is ignored so it cannot cut the clean-up short. Outside the main thread, nothing."""
 
     def handle(signum: int, frame: FrameType | None) -> None:
-        nonlocal fired
-        if not fired:
-            fired = True
+        if _note_sigterm():
             raise Terminated()
 
     try:
         previous = signal.signal(signal.SIGTERM, handle)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
+    except ValueError:  # not the main thread: Python runs handlers in the main thread only
+        previous = None
+    _Termination.active, _Termination.received = previous is not None, False
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        _Termination.active = False
 
 
 class StopRequest:
@@ -63,6 +83,8 @@ class StopRequest:
         return signal.Signals(self.signum).name if self.signum is not None else ""
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGTERM:
+            _note_sigterm()
         if self.signum is not None and signum == signal.SIGINT:
             signal.signal(signum, signal.SIG_DFL)
         self.signum = signum
@@ -71,6 +93,8 @@ class StopRequest:
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
                 self._previous[signum] = signal.signal(signum, self._handle)
+        if sigterm_received():  # one that raised where Python drops exceptions (a __del__)
+            self.signum = signal.SIGTERM
         return self
 
     def __exit__(
