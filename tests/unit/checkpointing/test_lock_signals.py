@@ -23,11 +23,10 @@ def test_a_ctrl_c_during_the_lock_comes_after_it_is_recorded_also_with_other_thr
     other.start()
     reached = False
     try:
-        with pytest.raises(KeyboardInterrupt):
-            with lock._signals_deferred():
-                os.kill(os.getpid(), signal.SIGINT)
-                time.sleep(0.3)  # the handler would have run by now: it is held back
-                reached = True
+        with pytest.raises(KeyboardInterrupt), lock._signals_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.3)  # the handler would have run by now: it is held back
+            reached = True
     finally:
         release.set()
         other.join()
