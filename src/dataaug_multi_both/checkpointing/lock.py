@@ -144,11 +144,16 @@ def held_unless_running(trial_dir: Path) -> Iterator[bool]:
     if not trial_dir.is_dir():
         yield True
         return
+    held_before = held_here(trial_dir)
     try:
         acquire(trial_dir)
     except TrialInUse:
         yield False
         return
+    except BaseException:  # a Ctrl-C held back during acquire, raised once it was recorded
+        if not held_before:
+            release(trial_dir)
+        raise
     try:
         yield True
     finally:

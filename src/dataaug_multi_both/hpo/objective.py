@@ -79,6 +79,7 @@ class Objective:
     storage_retry: Callable[[Callable[[], Any], str], Any] = lambda call, what: call()
     on_trial_end: Callable[[TrialOutcome], None] = lambda outcome: None
     dist: Distributed = SINGLE  # under torchrun: rank 0 runs this, the others `follow`
+    stopped_by: int | None = None  # a signal that came after a trial had its result
 
     def __call__(self, trial: Any) -> float:
         import optuna
@@ -131,7 +132,13 @@ class Objective:
             outcome.duration_sec = time.perf_counter() - started
             gc.collect()  # free the trial's model and optimizer before the next one
             _empty_cuda_cache()
-            self.on_trial_end(outcome)
+            try:
+                self.on_trial_end(outcome)
+            except KeyboardInterrupt as exc:
+                if outcome.state not in ("COMPLETE", "PRUNED"):
+                    raise
+                # the trial has its result: Optuna records it, the study stops after it
+                self.stopped_by = interrupt_signal(exc)
 
     def _record_interrupt(self, trial: Any) -> None:
         """A trial stopped by a signal: the next `--resume-study` queues it again."""

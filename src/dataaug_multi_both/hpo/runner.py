@@ -320,8 +320,6 @@ class StudyRunner:
         cfg = self.hpo.study
         told_at = -math.inf
         while True:
-            if sigterm_received():  # one that Python dropped (raised in a __del__)
-                raise Terminated()
             self._retry(lambda: optuna.storages.fail_stale_trials(self.study), "fail stale trials")
             trials = self._retry(lambda: self.study.get_trials(deepcopy=False), "read the trials")
             counts = state_counts(trials)
@@ -329,6 +327,10 @@ class StudyRunner:
             failed = sum(t.number >= self.joined_at for t in failed_trials(trials))
             if finished + failed >= cfg.num_trials:
                 return None
+            if objective.stopped_by is not None:  # a signal after a trial had finished
+                return self._interrupted(objective.stopped_by)
+            if sigterm_received():  # one that Python dropped (raised in a __del__)
+                raise Terminated()
             busy = finished + failed + counts.get("RUNNING", 0)
             if busy >= cfg.num_trials and not counts.get("WAITING"):
                 if time.monotonic() - told_at >= WAIT_NOTICE_SEC:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 from collections.abc import Iterator
 from types import FrameType, TracebackType
 
@@ -48,16 +49,15 @@ def sigterm_interrupts() -> Iterator[None]:
         if _note_sigterm():
             raise Terminated()
 
-    try:
-        previous = signal.signal(signal.SIGTERM, handle)
-    except ValueError:  # not the main thread: Python runs handlers in the main thread only
-        previous = None
-    _Termination.active, _Termination.received = previous is not None, False
+    if threading.current_thread() is not threading.main_thread():
+        yield  # Python runs signal handlers in the main thread only
+        return
+    previous = signal.signal(signal.SIGTERM, handle)
+    _Termination.active, _Termination.received = True, False
     try:
         yield
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
         _Termination.active = False
 
 

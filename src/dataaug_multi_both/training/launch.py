@@ -21,7 +21,7 @@ from dataaug_multi_both.training.distributed import (
     process_group,
     torch_device,
 )
-from dataaug_multi_both.training.interrupt import interrupt_signal
+from dataaug_multi_both.training.interrupt import Terminated, interrupt_signal, sigterm_received
 from dataaug_multi_both.training.memory import is_out_of_memory, out_of_memory
 from dataaug_multi_both.training.recipe import TrainingRecipe
 from dataaug_multi_both.training.run_options import RunOptions, TrainingResult
@@ -84,6 +84,8 @@ def _run(config: TrainConfig, options: RunOptions) -> TrainingResult:
     recipe = TrainingRecipe(config, options)
     try:
         recipe.setup()
+        if sigterm_received():  # one that Python dropped (raised in a __del__) during set-up
+            raise Terminated()
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (`Terminated`)
         recipe.discard_setup("KILLED")
         signum = interrupt_signal(exc)
