@@ -28,7 +28,6 @@ from dataaug_multi_both.errors import (
     ConfigError,
     DataAugError,
     DataLoadError,
-    Interrupted,
     TrainingError,
 )
 from dataaug_multi_both.hpo.search_space import ParamSpec, sample
@@ -121,8 +120,6 @@ class Objective:
             return math.nan
         except DataAugError as exc:
             self._record_failure(trial, outcome, exc.message)
-            if isinstance(exc, Interrupted):
-                self._record_interrupt(trial)
             raise
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM outside training: runs again
             name = signal.Signals(interrupt_signal(exc)).name
@@ -139,10 +136,6 @@ class Objective:
                     raise
                 # the trial has its result: Optuna records it, the study stops after it
                 self.stopped_by = interrupt_signal(exc)
-
-    def _record_interrupt(self, trial: Any) -> None:
-        """A trial stopped by a signal: the next `--resume-study` queues it again."""
-        self.storage_retry(lambda: trial.set_user_attr("interrupted", True), "record the interrupt")
 
     def _record_failure(self, trial: Any, outcome: TrialOutcome, reason: str) -> None:
         outcome.state, outcome.reason = "FAIL", reason

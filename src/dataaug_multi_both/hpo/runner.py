@@ -372,7 +372,7 @@ class StudyRunner:
                     )
                     return math.nan
                 return objective(trial)
-            except KeyboardInterrupt:  # outside its training: the trial runs again on resume
+            except (Interrupted, KeyboardInterrupt):  # a signal: it runs again on resume
                 self._retry(
                     lambda: trial.set_user_attr("interrupted", True), "record the interrupt"
                 )
